@@ -1,0 +1,43 @@
+"""A registry of lifters, in the spirit of timm's: ``register_lifter``, ``create_lifter``, ``list_lifters``.
+
+A lifter is registered by decorating a function that builds it; the function's name is the lifter's name::
+
+    @register_lifter
+    def mixste(joints=134, frames=27, **kwargs):
+        return MixSTE(joints=joints, frames=frames, **dict(dict(width=512, depth=8), **kwargs))
+"""
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable
+
+_LIFTERS: dict[str, Callable] = {}
+
+
+def register_lifter(fn: Callable) -> Callable:
+    """Register ``fn`` under its ``__name__``; a second lifter of the same name is an error."""
+    name = fn.__name__
+    if name in _LIFTERS:
+        raise ValueError(f"a lifter named {name!r} is already registered (by {_LIFTERS[name].__module__})")
+    _LIFTERS[name] = fn
+    return fn
+
+
+def list_lifters(pattern: str = "*") -> list[str]:
+    """Registered lifter names matching the fnmatch ``pattern``, sorted."""
+    return sorted(name for name in _LIFTERS if fnmatch.fnmatch(name, pattern))
+
+
+def is_lifter(name: str) -> bool:
+    return name in _LIFTERS
+
+
+def create_lifter(name: str, joints: int = 134, frames: int = 27, **overrides):
+    """Build the lifter ``name`` for ``joints`` joints and ``frames`` frames.
+
+    Overrides whose value is None are dropped, so an unset command-line flag never replaces a model's default.
+    """
+    if name not in _LIFTERS:
+        raise KeyError(f"unknown lifter {name!r}; registered lifters: {', '.join(list_lifters()) or 'none'}")
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    return _LIFTERS[name](joints=joints, frames=frames, **overrides)

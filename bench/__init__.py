@@ -1,0 +1,1 @@
+"""pafuse-bench: the harness to train, compare and report 2D-to-3D whole-body pose lifters."""
