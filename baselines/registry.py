@@ -1,5 +1,8 @@
 """A registry of lifters, in the spirit of timm's: ``register_lifter``, ``create_lifter``, ``list_lifters``.
 
+Each lifter's reference architecture and training recipe live in ``configs/models/<name>.yaml`` (sections ``model``
+and ``train``); ``create_lifter`` passes the ``model`` section to the builder, and the caller's overrides win.
+
 A lifter is registered by decorating a function that builds it; the function's name is the lifter's name::
 
     @register_lifter
@@ -9,7 +12,13 @@ A lifter is registered by decorating a function that builds it; the function's n
 from __future__ import annotations
 
 import fnmatch
+from functools import cache
+from pathlib import Path
 from typing import Callable
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "models"
 
 _LIFTERS: dict[str, Callable] = {}
 
@@ -32,6 +41,27 @@ def is_lifter(name: str) -> bool:
     return name in _LIFTERS
 
 
+@cache
+def _model_config(name: str) -> dict:
+    path = CONFIG_DIR / f"{name}.yaml"
+    if not path.exists():
+        return {}
+    config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, dict) or not set(config) <= {"model", "train", "description"}:
+        raise ValueError(f"{path}: expected a mapping with keys 'model', 'train' and optionally 'description'")
+    return config
+
+
+def model_defaults(name: str) -> dict:
+    """Architecture defaults of ``name`` from its YAML file (empty when it has none)."""
+    return dict(_model_config(name).get("model") or {})
+
+
+def train_defaults(name: str) -> dict:
+    """Reference training recipe of ``name`` (optimizer, lr, decay, batch size, epochs) from its YAML file."""
+    return dict(_model_config(name).get("train") or {})
+
+
 def create_lifter(name: str, joints: int = 134, frames: int = 27, **overrides):
     """Build the lifter ``name`` for ``joints`` joints and ``frames`` frames.
 
@@ -39,5 +69,6 @@ def create_lifter(name: str, joints: int = 134, frames: int = 27, **overrides):
     """
     if name not in _LIFTERS:
         raise KeyError(f"unknown lifter {name!r}; registered lifters: {', '.join(list_lifters()) or 'none'}")
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    return _LIFTERS[name](joints=joints, frames=frames, **overrides)
+    kwargs = model_defaults(name)
+    kwargs.update({key: value for key, value in overrides.items() if value is not None})
+    return _LIFTERS[name](joints=joints, frames=frames, **kwargs)

@@ -103,12 +103,13 @@ def flip(x, permutation=FLIP_PERMUTATION):
     Works on numpy arrays and torch tensors of shape (..., J, C) with C = 2 (normalized screen coordinates,
     centred on 0) or C = 3 (camera frame). ``flip(flip(x)) == x``.
     """
-    out = x[..., permutation, :]
-    sign = np.ones(x.shape[-1], dtype=np.float32)
-    sign[0] = -1.0
     if isinstance(x, np.ndarray):
-        return out * sign.astype(x.dtype)
-    return out * x.new_tensor(sign)
+        out = np.take(x, permutation, axis=-2)  # a fresh copy, so negating in place is safe
+        out[..., 0] *= -1
+        return out
+    sign = x.new_ones(x.shape[-1])
+    sign[0] = -1
+    return x[..., permutation, :] * sign
 
 
 def add_pelvis(x: np.ndarray) -> np.ndarray:
