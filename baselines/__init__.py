@@ -1,4 +1,6 @@
 """Registered 2D-to-3D lifters. Importing this package registers every model family."""
-from baselines.registry import create_lifter, is_lifter, list_lifters, register_lifter
+from baselines import d3dp, mixste, poseformer, videopose  # noqa: F401  (registers the lifters)
+from baselines.registry import (create_lifter, is_lifter, list_lifters, model_defaults, register_lifter,
+                                train_defaults)
 
-__all__ = ["create_lifter", "is_lifter", "list_lifters", "register_lifter"]
+__all__ = ["create_lifter", "is_lifter", "list_lifters", "model_defaults", "register_lifter", "train_defaults"]

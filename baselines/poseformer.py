@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
@@ -36,7 +37,7 @@ from bench.skeleton import NUM_JOINTS
 def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float, drop_path: float) -> nn.Sequential:
     """``depth`` pre-norm transformer blocks of width ``dim`` with DropPath linspace(0, drop_path, depth)."""
     norm = partial(nn.LayerNorm, eps=1e-6)
-    rates = torch.linspace(0, drop_path, depth).tolist()
+    rates = np.linspace(0.0, drop_path, depth).tolist()
     return nn.Sequential(*(Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=norm)
                            for rate in rates))
 

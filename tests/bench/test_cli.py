@@ -59,3 +59,12 @@ def test_synthetic_sequences_are_sorted_and_metric(synth_dir):
     assert all(np.all(np.diff(s.frame_ids) > 0) for s in sequences)
     height = np.ptp(sequences[0].pose_3d[0, :, 1])  # camera y points down the image: roughly the body's height
     assert 1.0 < height < 2.2
+
+
+def test_models_lists_every_lifter_with_its_parameter_count(capsys):
+    assert main(["models", "--joints", "134", "--frames", "27"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| mixste\s+\| 33,733,123 ", out) and re.search(r"\| d3dp\s+\| 34,784,771 ", out)
+    assert main(["models", "--joints", "17", "--frames", "100", "--filter", "video*"]) == 0
+    out = capsys.readouterr().out
+    assert "videopose" in out and "n/a" in out and "mixste" not in out

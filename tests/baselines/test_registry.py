@@ -1,0 +1,74 @@
+"""The lifter registry, and the one interface every registered lifter follows (parametrized over list_lifters)."""
+import pytest
+import torch
+
+import baselines
+from baselines import registry
+from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
+
+TINY = {
+    "videopose": dict(channels=16, dropout=0.0),
+    "poseformer": dict(joint_width=8, depth=1),
+    "mixste": dict(width=16, depth=1),
+    "d3dp": dict(width=16, depth=1),
+}
+
+
+def test_every_registered_lifter_has_a_tiny_test_config():
+    assert set(baselines.list_lifters()) == set(TINY), "add a tiny config for the new lifter to TINY"
+
+
+def test_list_filters_and_sorts():
+    assert baselines.list_lifters("*p*") == sorted(n for n in baselines.list_lifters() if "p" in n)
+    assert baselines.list_lifters("nothing*") == []
+
+
+def test_unknown_name_lists_the_registered_lifters():
+    with pytest.raises(KeyError, match=r"unknown lifter 'foo'; registered lifters: d3dp, mixste"):
+        baselines.create_lifter("foo")
+
+
+def test_duplicate_registration_is_refused():
+    def mixste(joints, frames):
+        return None
+
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register_lifter(mixste)
+
+
+def test_none_overrides_keep_the_yaml_defaults():
+    with torch.device("meta"):
+        model = baselines.create_lifter("mixste", width=None, depth=2)
+    assert model.spatial_blocks[0].norm1.normalized_shape == (baselines.model_defaults("mixste")["width"],)
+    assert len(model.spatial_blocks) == 2
+
+
+def test_train_defaults_hold_the_recipe():
+    for name in baselines.list_lifters():
+        recipe = baselines.train_defaults(name)
+        assert {"optimizer", "lr", "lr_decay", "batch_size", "epochs"} <= set(recipe), name
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_common_interface_at_whole_body_size(name):
+    torch.manual_seed(0)
+    model = baselines.create_lifter(name, joints=NUM_JOINTS, frames=27, **TINY[name])
+    length = model.receptive_field if model.seq2seq else model.receptive_field + 2
+    x2d, y3d = torch.randn(2, length, NUM_JOINTS, 2), torch.randn(2, length, NUM_JOINTS, 3) * 0.1
+    loss = model.loss(x2d, y3d)
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.parameters()), "every parameter must receive a gradient"
+    model.eval()
+    hypotheses = 3 if model.generative else 1
+    pred = model.predict(x2d, hypotheses=hypotheses, steps=2, flip_permutation=torch.as_tensor(FLIP_PERMUTATION))
+    assert pred.shape == (2, hypotheses, model.output_frames(length), NUM_JOINTS, 3)
+    assert torch.isfinite(pred).all()
+
+
+@pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
+def test_deterministic_lifters_refuse_several_hypotheses(name):
+    model = baselines.create_lifter(name, **TINY[name]).eval()
+    x2d = torch.randn(1, model.receptive_field, NUM_JOINTS, 2)
+    with pytest.raises(ValueError, match="deterministic"):
+        model.predict(x2d, hypotheses=4)
