@@ -4,3 +4,4 @@ from baselines.registry import (create_lifter, is_lifter, list_lifters, model_de
                                 train_defaults)
 
 __all__ = ["create_lifter", "is_lifter", "list_lifters", "model_defaults", "register_lifter", "train_defaults"]
+import parts.pafuse  # noqa: E402,F401  (registers pafuse; last, because parts imports the modules above)

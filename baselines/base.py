@@ -64,9 +64,18 @@ class Lifter(nn.Module):
             raise ValueError(f"{type(self).__name__} needs windows of {self.receptive_field} frames"
                              f"{'' if not self.seq2seq else ' exactly'}, got {x2d.shape[1]}")
 
+    def training_pair(self, x2d: torch.Tensor, y3d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the training loss compares: (prediction, target), both (B, N_out, J, 3).
+
+        2D windows (B, L, J, 2) and root-relative 3D targets (B, L, J, 3) in; a generative lifter returns its
+        training-time estimate (e.g. the denoiser's clean estimate at a random diffusion step). Wrappers such as
+        the part-based one compute their own losses on this pair.
+        """
+        return self(x2d), self.target_frames(y3d)
+
     def loss(self, x2d: torch.Tensor, y3d: torch.Tensor) -> torch.Tensor:
-        """Training loss on one batch: 2D windows (B, L, J, 2), root-relative 3D targets (B, L, J, 3)."""
-        return mpjpe_loss(self(x2d), self.target_frames(y3d))
+        """Training loss on one batch: MPJPE of :meth:`training_pair`."""
+        return mpjpe_loss(*self.training_pair(x2d, y3d))
 
     @torch.no_grad()
     def predict(self, x2d: torch.Tensor, hypotheses: int = 1, steps: int = 1,

@@ -44,27 +44,34 @@ class D3DP(Lifter):
         timesteps: T, the length of the diffusion chain.
         scale: signal-space factor of the diffusion (1.0 in the reference).
         schedule: name of the beta schedule.
+        denoiser: a prebuilt network with the denoiser contract of ``baselines.diffusion`` (e.g. the part-based
+            one of PAFUSE); when given, the MixSTE sizes above are not used.
     """
 
     seq2seq = True
     generative = True
+    # How part-based wrappers size its denoiser (parts/widths.py): as MixSTE's width.
+    width_argument = "width"
+    width_multiple = 2
+    heads_argument = "heads"
 
     def __init__(self, joints: int, frames: int, *, width: int = 512, depth: int = 8, heads: int = 8,
                  mlp_ratio: float = 2.0, drop_path: float = 0.1, timesteps: int = 1000, scale: float = 1.0,
-                 schedule: str = "cosine"):
+                 schedule: str = "cosine", denoiser: nn.Module | None = None):
         super().__init__(joints, frames)
-        net = MixSTE(joints, frames, in_features=5, width=width, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
-                     drop_path=drop_path, time_embedding=True)
-        self.diffusion = GaussianDiffusion(ConcatDenoiser(net), timesteps=timesteps, scale=scale, schedule=schedule)
+        if denoiser is None:
+            denoiser = ConcatDenoiser(MixSTE(joints, frames, in_features=5, width=width, depth=depth, heads=heads,
+                                             mlp_ratio=mlp_ratio, drop_path=drop_path, time_embedding=True))
+        self.diffusion = GaussianDiffusion(denoiser, timesteps=timesteps, scale=scale, schedule=schedule)
 
     def forward(self, x2d: torch.Tensor) -> torch.Tensor:
         """One hypothesis from one denoising step, without flip: (B, N, J, 2) -> (B, N, J, 3). No gradient."""
         return self.predict(x2d)[:, 0]
 
-    def loss(self, x2d: torch.Tensor, y3d: torch.Tensor) -> torch.Tensor:
-        """Diffusion training loss: MPJPE of the clean estimate of a window noised at a random step."""
+    def training_pair(self, x2d: torch.Tensor, y3d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clean estimate of each window noised at a random step, and its target (MPJPE is D3DP's loss)."""
         self.check_input(x2d)
-        return self.diffusion.loss(x2d, y3d)
+        return self.diffusion.training_pair(x2d, y3d)
 
     def predict(self, x2d: torch.Tensor, hypotheses: int = 1, steps: int = 1,
                 flip_permutation: torch.Tensor | None = None, *,

@@ -115,24 +115,28 @@ class GaussianDiffusion(nn.Module):
                   + _per_window(self.sqrt_one_minus_alphas_cumprod, t, x0.ndim) * noise)
         return signal.clamp(-CLAMP * self.scale, CLAMP * self.scale) / self.scale
 
-    def loss(self, x2d: torch.Tensor, y3d: torch.Tensor, *, loss_fn: Callable = mpjpe_loss,
-             t: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Training loss: noise each window at one random step and score the denoiser's clean estimate.
+    def training_pair(self, x2d: torch.Tensor, y3d: torch.Tensor, *, t: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The denoiser's clean estimate of windows noised at one random step each, and its target.
 
         Args:
             x2d: (B, N, J, 2) 2D condition.
             y3d: (B, N, J, 3) clean 3D windows (metres).
-            loss_fn: ``loss_fn(pred, target)`` on (B, N, J, 3) tensors; MPJPE by default, as in D3DP.
             t: (B,) long steps to use instead of drawing one per window uniformly from [0, T).
             generator: source of the random steps and noise.
 
         Returns:
-            The scalar loss.
+            ((B, N, J, 3) estimate, (B, N, J, 3) target = y3d).
         """
         if t is None:
             t = torch.randint(0, self.timesteps, (y3d.shape[0],), generator=generator, device=y3d.device)
         noise = torch.randn(y3d.shape, generator=generator, device=y3d.device, dtype=y3d.dtype)
-        return loss_fn(self.denoiser(x2d, self.diffuse(y3d, t, noise), t), y3d)
+        return self.denoiser(x2d, self.diffuse(y3d, t, noise), t), y3d
+
+    def loss(self, x2d: torch.Tensor, y3d: torch.Tensor, *, loss_fn: Callable = mpjpe_loss,
+             t: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Training loss: ``loss_fn`` (MPJPE, as in D3DP) on :meth:`training_pair`."""
+        return loss_fn(*self.training_pair(x2d, y3d, t=t, generator=generator))
 
     def denoise(self, x2d: torch.Tensor, x_t: torch.Tensor, t: int, flip_permutation: torch.Tensor | None = None,
                 batched: bool = True) -> torch.Tensor:

@@ -69,6 +69,10 @@ class MixSTE(Lifter):
     """
 
     seq2seq = True
+    # How part-based wrappers size it (parts/widths.py): even (sine/cosine halves) and a multiple of `heads`.
+    width_argument = "width"
+    width_multiple = 2
+    heads_argument = "heads"
 
     def __init__(self, joints: int, frames: int, *, in_features: int = 2, width: int = 512, depth: int = 8,
                  heads: int = 8, mlp_ratio: float = 2.0, drop_path: float = 0.1, time_embedding: bool = False):

@@ -57,6 +57,10 @@ class PoseFormer(Lifter):
     """
 
     seq2seq = False
+    # How part-based wrappers size it (parts/widths.py): the per-joint width, a multiple of `heads`.
+    width_argument = "joint_width"
+    width_multiple = 1
+    heads_argument = "heads"
 
     def __init__(self, joints: int, frames: int, joint_width: int = 32, depth: int = 4, heads: int = 8,
                  mlp_ratio: float = 2.0, drop_path: float = 0.1):

@@ -9,11 +9,12 @@ dilation w0*...*w_{i-1}) and a 1x1 convolution, each followed by BatchNorm, ReLU
 cropped to the block's output length; a 1x1 *shrink* convolution with bias gives 3J channels. The receptive field
 is the product of the widths, and an input of L frames gives L - RF + 1 output frames.
 
-Two ways to run the same weights. *Dilated* mode (the default) slides over any L >= RF frames in one pass, which
-is how whole sequences are evaluated. *Strided* mode (``model.strided = True``) replaces every dilation by a
-stride equal to the kernel width; on a window of exactly RF frames it gives the same output as dilated mode while
+Two ways to run the same weights. *Dilated* mode slides over any L >= RF frames in one pass, which is how whole
+sequences are evaluated. *Strided* mode replaces every dilation by a stride equal to the kernel width; on a window of exactly RF frames it gives the same output as dilated mode while
 skipping the intermediate frames that a single output never uses, which makes training on single-output windows
-much cheaper. Both modes read the very same ``nn.Conv1d`` weights, so switching never copies anything.
+much cheaper. Both modes read the very same ``nn.Conv1d`` weights, so switching never copies anything. By default
+(``model.strided = None``) a window of exactly RF frames runs strided and longer inputs run dilated; True or False
+forces one mode.
 
 Model card (C = 1024, dropout 0.25, widths of 3):
 
@@ -116,14 +117,18 @@ class VideoPose(Lifter):
         channels: C, the width of every hidden layer (1024 in the reference).
         dropout: dropout probability after every ReLU (0.25 in the reference).
         bn_momentum: initial BatchNorm momentum; training decays it with ``set_bn_momentum``.
-        strided: start in strided mode (see the module docstring); the ``strided`` attribute can be flipped
-            at any time.
+        strided: None (automatic), True or False to force a mode (see the module docstring); the ``strided``
+            attribute can be changed at any time.
     """
 
     seq2seq = False
+    # How part-based wrappers size it (parts/widths.py): any channel count.
+    width_argument = "channels"
+    width_multiple = 1
+    heads_argument = None
 
     def __init__(self, joints: int, frames: int, filter_widths: tuple[int, ...] | None = None,
-                 channels: int = 1024, dropout: float = 0.25, bn_momentum: float = 0.1, strided: bool = False):
+                 channels: int = 1024, dropout: float = 0.25, bn_momentum: float = 0.1, strided: bool | None = None):
         widths = tuple(filter_widths) if filter_widths is not None else filter_widths_for(frames)
         _check_widths(widths, frames)
         super().__init__(joints, frames, receptive_field=math.prod(widths))
@@ -159,13 +164,14 @@ class VideoPose(Lifter):
         """
         self.check_input(x2d)
         batch, length, joints, _ = x2d.shape
-        if self.strided and length != self.receptive_field:
+        strided = length == self.receptive_field if self.strided is None else self.strided
+        if strided and length != self.receptive_field:
             raise ValueError(f"VideoPose in strided mode needs windows of exactly {self.receptive_field} frames, "
                              f"got {length}; switch to dilated mode (strided = False) for longer inputs")
         x = x2d.reshape(batch, length, 2 * joints).transpose(1, 2)  # (B, 2J, L)
-        x = self.drop(F.relu(self.expand_bn(_conv(self.expand, x, self.strided))))
+        x = self.drop(F.relu(self.expand_bn(_conv(self.expand, x, strided))))
         for block in self.blocks:
-            x = block(x, self.strided)
+            x = block(x, strided)
         x = self.shrink(x)  # (B, 3J, L - RF + 1)
         return x.transpose(1, 2).reshape(batch, -1, joints, 3)
 

@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.cli_run import add_eval_command, add_run_command
+
 
 def _add_data_commands(commands) -> None:
     data = commands.add_parser("data", help="generate or inspect datasets",
@@ -16,9 +18,9 @@ def _add_data_commands(commands) -> None:
                            description="Write h3wb_train.npz (S1 S5 S6 S7) and task1_test_3d.npz (S8) in the "
                                        "official H3WB layout from a deterministic articulated whole-body generator.")
     synth.add_argument("--out", required=True, type=Path, help="folder to write the two npz files into")
-    synth.add_argument("--size", choices=("small", "full"), default="small",
+    synth.add_argument("--size", choices=("tiny", "small", "full"), default="small",
                        help="small: a CPU-friendly set generated in seconds (default); full: H3WB's size (~100k "
-                            "samples)")
+                            "samples); tiny: a few hundred samples for tests")
     synth.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives byte-identical files")
     synth.add_argument("--noise-px", type=float, default=0.0,
                        help="standard deviation of Gaussian noise added to the 2D keypoints, in pixels (default 0: "
@@ -75,12 +77,22 @@ def _add_models_command(commands) -> None:
                         help="joints per pose (default 134: the 133 COCO-WholeBody keypoints plus the pelvis)")
     models.add_argument("--frames", type=int, default=27, help="frames per window (default 27)")
     models.add_argument("--filter", default="*", help="only lifters whose name matches this pattern (e.g. 'mix*')")
+    models.add_argument("--part-based", action="store_true",
+                        help="compare each lifter with its part-based version (PAFUSE's design): part widths, "
+                             "per-part counts, total and ratio to the vanilla count")
+    models.add_argument("--widths", default="balanced", choices=("balanced", "uniform", "match"),
+                        help="part widths with --part-based: balanced (PAFUSE's ratios, default), uniform, or "
+                             "match (within 1%% of the vanilla count)")
     models.set_defaults(func=_models)
 
 
 def _models(args) -> int:
-    from bench.models import models_table
+    from bench.models import models_table, part_based_table
 
+    if args.part_based:
+        print(f"part-based lifters at J={args.joints}, N={args.frames}, widths={args.widths}")
+        print(part_based_table(args.joints, args.frames, args.widths, args.filter))
+        return 0
     print(f"lifters at J={args.joints}, N={args.frames}")
     print(models_table(args.joints, args.frames, args.filter))
     return 0
@@ -93,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     _add_data_commands(commands)
     _add_models_command(commands)
+    add_run_command(commands)
+    add_eval_command(commands)
     return parser
 
 

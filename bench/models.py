@@ -35,3 +35,45 @@ def models_table(joints: int, frames: int, pattern: str = "*") -> str:
               r.get("receptive_field", ""), r.get("output", ""), r.get("kind", ""), r["note"]] for r in rows]
     return tabulate(table, headers=["lifter", "parameters", "frames in", "output", "kind", "note"],
                     tablefmt="github", disable_numparse=True)
+
+
+def part_based_rows(joints: int, frames: int, widths: str = "balanced", pattern: str = "*") -> list[dict]:
+    """Per whole-body lifter: vanilla count, part widths and counts of its part-based version, and their ratio.
+
+    Part-based lifters themselves (e.g. pafuse) are skipped: they are already split.
+    """
+    from parts.wrapper import PartLifter, part_based, part_counts
+
+    rows = []
+    for name in baselines.list_lifters(pattern):
+        try:
+            with torch.device("meta"):  # count without allocating or initialising weights
+                vanilla = baselines.create_lifter(name, joints=joints, frames=frames)
+                if isinstance(vanilla, PartLifter):
+                    continue
+                model = part_based(name, joints=joints, frames=frames, widths=widths)
+        except ValueError as error:
+            rows.append(dict(lifter=name, vanilla=None, note=str(error)))
+            continue
+        vanilla_count = count_parameters(vanilla)
+        counts = part_counts(model)
+        rows.append(dict(lifter=name, vanilla=vanilla_count, widths=model.widths, parts=counts,
+                         total=counts["total"], ratio=counts["total"] / vanilla_count, note=""))
+    return rows
+
+
+def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern: str = "*") -> str:
+    """The table ``bench models --part-based`` prints."""
+    def number(value):
+        return f"{value:,}" if value is not None else "n/a"
+
+    table = []
+    for r in part_based_rows(joints, frames, widths, pattern):
+        if r["vanilla"] is None:
+            table.append([r["lifter"], "n/a", "", "", "", "", "", "", r["note"]])
+            continue
+        shown = "/".join(str(r["widths"][part]) for part in ("body", "face", "hands"))
+        table.append([r["lifter"], number(r["vanilla"]), shown, *(number(r["parts"][p]) for p in ("body", "face",
+                      "hands")), number(r["total"]), f"{r['ratio']:.4f}", r["note"]])
+    return tabulate(table, headers=["lifter", "vanilla", "widths b/f/h", "body", "face", "hands", "part-based",
+                                    "ratio", "note"], tablefmt="github", disable_numparse=True)

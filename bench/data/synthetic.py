@@ -37,6 +37,7 @@ ALL_ACTIONS = tuple(f"{name} {take}" for name in ACTION_STYLES for take in (1, 2
 """The 30 H36M actions (15 types x 2 takes) of the full set, in a fixed order that also numbers their seeds."""
 SMALL_ACTIONS = ("Directions 1", "Eating 2", "Greeting 1", "Phoning 1", "Sitting 1", "Walking 1")
 SIZES: dict[str, tuple[tuple[str, ...], tuple[int, int]]] = {
+    "tiny": (("Directions 1", "Walking 1"), (30, 41)),
     "small": (SMALL_ACTIONS, (50, 111)),
     "full": (ALL_ACTIONS, (150, 185)),
 }
@@ -210,7 +211,8 @@ def generate(size: str = "small", seed: int = 0, noise_px: float = 0.0, progress
     """Generate the synthetic H3WB in memory.
 
     Args:
-        size: 'small' (6 actions x 50-110 instants per subject, about 9k samples) or 'full' (30 actions x
+        size: 'tiny' (2 actions x 30-40 instants per subject, for tests), 'small' (6 actions x 50-110 instants
+            per subject, about 9k samples) or 'full' (30 actions x
             150-184 instants, about 100k samples, like H3WB).
         seed: non-negative base seed; the same (size, seed, noise_px) always gives the same data.
         noise_px: standard deviation of Gaussian noise added to the 2D keypoints, pixels (0 = exact projection).

@@ -311,12 +311,22 @@ class TestWindows:
         if batch_size < 1:
             raise ValueError(f"batch_size should be >= 1, got {batch_size}")
         for first in range(0, len(self), batch_size):
-            windows = np.arange(first, min(first + batch_size, len(self)))
-            index = self.table.frame_index(self.sequence_index[windows], self.starts[windows] - self.spec.left,
-                                           self.spec.frames_in)
-            x2d, y3d = self.table.gather(index)
-            yield (torch.from_numpy(x2d), torch.from_numpy(y3d), torch.from_numpy(self.mask[windows]),
-                   torch.from_numpy(self.frame_index[windows]))
+            yield self.batch(np.arange(first, min(first + batch_size, len(self))))
+
+    def batch(self, windows: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """The ``batches`` tuple for the given window indices (e.g. all windows of one sequence)."""
+        index = self.table.frame_index(self.sequence_index[windows], self.starts[windows] - self.spec.left,
+                                       self.spec.frames_in)
+        x2d, y3d = self.table.gather(index)
+        return (torch.from_numpy(x2d), torch.from_numpy(y3d), torch.from_numpy(self.mask[windows]),
+                torch.from_numpy(self.frame_index[windows]))
+
+    def sequence_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Like ``batches``, but a batch never mixes sequences (the reference evaluates one sequence per batch)."""
+        for sequence in np.unique(self.sequence_index):
+            windows = np.flatnonzero(self.sequence_index == sequence)
+            for first in range(0, len(windows), batch_size):
+                yield self.batch(windows[first:first + batch_size])
 
     def scatter(self, values, frame_index, mask):
         """Place window outputs back per frame: values (W, N, ...) -> (total_frames, ...).

@@ -6,16 +6,10 @@ import baselines
 from baselines import registry
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
-TINY = {
-    "videopose": dict(channels=16, dropout=0.0),
-    "poseformer": dict(joint_width=8, depth=1),
-    "mixste": dict(width=16, depth=1),
-    "d3dp": dict(width=16, depth=1),
-}
 
 
-def test_every_registered_lifter_has_a_tiny_test_config():
-    assert set(baselines.list_lifters()) == set(TINY), "add a tiny config for the new lifter to TINY"
+def test_every_registered_lifter_has_a_tiny_test_config(tiny_args):
+    assert set(baselines.list_lifters()) <= set(tiny_args), "add the new lifter to tests/conftest.py"
 
 
 def test_list_filters_and_sorts():
@@ -49,10 +43,10 @@ def test_train_defaults_hold_the_recipe():
         assert {"optimizer", "lr", "lr_decay", "batch_size", "epochs"} <= set(recipe), name
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_common_interface_at_whole_body_size(name):
+@pytest.mark.parametrize("name", baselines.list_lifters())
+def test_common_interface_at_whole_body_size(name, tiny_args):
     torch.manual_seed(0)
-    model = baselines.create_lifter(name, joints=NUM_JOINTS, frames=27, **TINY[name])
+    model = baselines.create_lifter(name, joints=NUM_JOINTS, frames=27, **tiny_args[name])
     length = model.receptive_field if model.seq2seq else model.receptive_field + 2
     x2d, y3d = torch.randn(2, length, NUM_JOINTS, 2), torch.randn(2, length, NUM_JOINTS, 3) * 0.1
     loss = model.loss(x2d, y3d)
@@ -67,8 +61,8 @@ def test_common_interface_at_whole_body_size(name):
 
 
 @pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
-def test_deterministic_lifters_refuse_several_hypotheses(name):
-    model = baselines.create_lifter(name, **TINY[name]).eval()
+def test_deterministic_lifters_refuse_several_hypotheses(name, tiny_args):
+    model = baselines.create_lifter(name, **tiny_args[name]).eval()
     x2d = torch.randn(1, model.receptive_field, NUM_JOINTS, 2)
     with pytest.raises(ValueError, match="deterministic"):
         model.predict(x2d, hypotheses=4)

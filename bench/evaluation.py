@@ -1,0 +1,106 @@
+"""Evaluate any lifter on test windows: every annotated frame counted once, several (hypotheses, steps) pairs.
+
+Models never compute metrics: this module asks a lifter for ``predict`` outputs (B, H, N, J, 3), scores them with
+``bench.metrics.hypothesis_errors`` and averages **per annotated frame** (padded and duplicated window outputs never
+count), then breaks the results down per action. Under the ``pafuse`` protocol a batch never mixes sequences,
+because that protocol's P-Best picks one hypothesis per batch, as the reference does per test sequence.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.data.windows import TestWindows
+from bench.metrics import hypothesis_errors
+from bench.skeleton import FLIP_PERMUTATION
+
+ESTIMATORS = ("P-Best", "P-Agg", "J-Best")
+
+
+def pair_name(hypotheses: int, steps: int) -> str:
+    """The key of one (H, K) evaluation in records, e.g. 'H20-K10'."""
+    return f"H{hypotheses}-K{steps}"
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on ``device`` when asked (CPU and CUDA), else a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict_frames(lifter, windows: TestWindows, *, hypotheses: int, steps: int, flip_test: bool,
+                   batch_size: int, device: torch.device, generator: torch.Generator | None = None,
+                   by_sequence: bool = False, bf16: bool = False, progress: bool = False):
+    """Yield ``(pred (B, H, N, J, 3), gt (B, N, J, 3), mask (B, N), frame_index (B, N))`` per batch, on ``device``."""
+    permutation = torch.as_tensor(FLIP_PERMUTATION, device=device) if flip_test else None
+    batches = windows.sequence_batches(batch_size) if by_sequence else windows.batches(batch_size)
+    total = None if by_sequence else -(-len(windows) // batch_size)
+    options = {"generator": generator} if lifter.generative else {}
+    for x2d, y3d, mask, frame_index in tqdm(batches, total=total, disable=not progress, leave=False,
+                                            desc=f"eval {pair_name(hypotheses, steps)}", unit="batch"):
+        x2d, y3d = x2d.to(device, non_blocking=True), y3d.to(device, non_blocking=True)
+        with autocast(device, bf16):
+            pred = lifter.predict(x2d, hypotheses=hypotheses, steps=steps, flip_permutation=permutation, **options)
+        yield pred.float(), lifter.target_frames(y3d), mask.to(device), frame_index
+
+
+def frame_errors(lifter, windows: TestWindows, *, hypotheses: int, steps: int, protocol: str = "h3wb",
+                 flip_test: bool = True, batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0,
+                 bf16: bool = False, progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    """Per-frame errors in mm: {estimator: {metric: (total_frames,) array}}.
+
+    Sampling is seeded by ``seed`` with a generator of its own, so evaluating never disturbs training's
+    random state and the same call gives the same numbers.
+    """
+    device = torch.device(device)
+    generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
+    outputs: dict[str, dict[str, list]] = {}
+    indices, masks = [], []
+    for pred, gt, mask, frame_index in predict_frames(
+            lifter, windows, hypotheses=hypotheses, steps=steps, flip_test=flip_test, batch_size=batch_size,
+            device=device, generator=generator, by_sequence=protocol == "pafuse", bf16=bf16, progress=progress):
+        errors = hypothesis_errors(pred, gt, mask, protocol=protocol)
+        for estimator, values in errors.items():
+            for key, value in values.items():
+                outputs.setdefault(estimator, {}).setdefault(key, []).append(value.cpu())
+        indices.append(frame_index)
+        masks.append(mask.cpu())
+    frame_index, mask = torch.cat(indices), torch.cat(masks)
+    return {estimator: {key: windows.scatter(torch.cat(parts).double(), frame_index, mask).numpy()
+                        for key, parts in values.items()} for estimator, values in outputs.items()}
+
+
+def summarize_frames(per_frame: dict[str, dict[str, np.ndarray]], groups: np.ndarray | None = None) -> dict:
+    """Means over frames: {estimator: {metric: mm}}, or per group label when ``groups`` (total_frames,) is given."""
+    if groups is None:
+        return {est: {key: float(values.mean()) for key, values in metrics.items()}
+                for est, metrics in per_frame.items()}
+    return {str(label): summarize_frames({est: {key: v[groups == label] for key, v in metrics.items()}
+                                          for est, metrics in per_frame.items()})
+            for label in np.unique(groups)}
+
+
+def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", flip_test: bool = True,
+             batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0, bf16: bool = False,
+             progress: bool = False) -> dict:
+    """Evaluate ``lifter`` for every (hypotheses, steps) pair.
+
+    Returns:
+        {"H1-K1": {"overall": {estimator: {metric: mm}}, "per_action": {action: {...}}}, ...}; deterministic
+        lifters are evaluated once, with H = K = 1, whatever the pairs.
+    """
+    lifter.eval()
+    if not lifter.generative:
+        pairs = [(1, 1)]
+    results = {}
+    for hypotheses, steps in pairs:
+        per_frame = frame_errors(lifter, windows, hypotheses=hypotheses, steps=steps, protocol=protocol,
+                                 flip_test=flip_test, batch_size=batch_size, device=device, seed=seed, bf16=bf16,
+                                 progress=progress)
+        actions = np.array([action.split(" ")[0] for action in windows.frame_action])
+        results[pair_name(hypotheses, steps)] = {"overall": summarize_frames(per_frame),
+                                                 "per_action": summarize_frames(per_frame, actions)}
+    return results
