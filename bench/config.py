@@ -20,8 +20,8 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "presets"
 DEFAULTS: dict = {
     "model": None,            # a registered lifter name
     "part_based": False,      # wrap the lifter with parts.part_based
-    "parts": {"widths": "balanced", "hands": "joint", "attach": None, "shift": True, "split": True,
-              "loss": "part", "error": "mpjpe"},
+    "parts": {"widths": None, "hands": None, "attach": None, "shift": None, "split": None, "loss": None,
+              "error": None},  # part-based options; None: the part-based model's own default
     "model_args": {},         # architecture overrides passed to the lifter (e.g. width, depth)
     "frames": 27,
     "data": None,             # folder with H3WB's official files; None: the synthetic set below
@@ -35,7 +35,7 @@ DEFAULTS: dict = {
     "seed": 0,
     "device": "cpu",
     "bf16": False,
-    "compile": False,
+    "compile": False,         # True: torch.compile the networks (inductor); or the name of a torch.compile backend
 }
 NOT_IN_RUN_ID = ("device", "compile")
 """Keys that change how a run executes but not what it computes (up to float tolerance)."""
@@ -150,6 +150,8 @@ def check_lifter(config: dict) -> None:
     try:
         with torch.device("meta"):
             lifter = build_lifter(config)
+    except ConfigError:
+        raise
     except (KeyError, ValueError) as error:
         raise ConfigError(f"model {config['model']!r}: {error.args[0] if error.args else error}") from error
     pairs = config["eval"]["hypotheses_steps"]

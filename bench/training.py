@@ -76,7 +76,8 @@ class Run:
                              seed=self.config["seed"])
         validation = TestWindows(sequences["validation"], spec) if sequences.get("validation") else None
         if self.config["compile"]:
-            compile_networks(lifter)
+            compile_networks(lifter, **({"backend": self.config["compile"]}
+                                        if isinstance(self.config["compile"], str) else {}))
         log.info("run %s: %s, %d parameters, %d training windows", self.run_id, self.config["model"],
                  count_parameters(lifter), len(train))
         for epoch in range(state["epoch"], self.config["train"]["epochs"]):

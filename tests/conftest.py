@@ -3,7 +3,7 @@ import pytest
 
 TINY_LIFTER_ARGS = {
     "videopose": {"channels": 16, "dropout": 0.0},
-    "poseformer": {"joint_width": 8, "depth": 1, "heads": 1},
+    "poseformer": {"joint_width": 2, "depth": 1, "heads": 1},
     "mixste": {"width": 16, "depth": 1, "heads": 1},
     "d3dp": {"width": 16, "depth": 1, "heads": 1},
     "pafuse": {"width": 16, "depth": 1},   # balanced part widths from width 16: 16 / 8 / 8 (body / face / hands)

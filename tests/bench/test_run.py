@@ -4,11 +4,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import baselines
+from parts import PartLifter
 from bench import config as cfg
 from bench import training
 from bench.cli import main
+from bench.lifters import build_lifter
 from bench.training import Run
 
 RECORD_KEYS = {"run_id", "model", "part_based", "parts", "model_args", "frames", "parameters", "protocol", "seed",
@@ -28,18 +31,27 @@ def _deep(base, extra):
     return out
 
 
-@pytest.mark.parametrize("model", baselines.list_lifters())
-def test_every_lifter_trains_one_epoch_and_writes_a_valid_record(model, tiny_data, tiny_args, tmp_path):
+def _variants():
+    """Every registered lifter, and the part-based version of every vanilla one."""
+    for model in baselines.list_lifters():
+        yield model, False
+        with torch.device("meta"):
+            if not isinstance(baselines.create_lifter(model), PartLifter):
+                yield model, True
+
+
+@pytest.mark.parametrize("model, part_based", list(_variants()))
+def test_every_lifter_trains_one_epoch_and_writes_a_valid_record(model, part_based, tiny_data, tiny_args, tmp_path):
     generative = baselines.create_lifter(model, **tiny_args[model]).generative
     pairs = [[1, 1], [2, 2]] if generative else [[1, 1]]
-    config = _config(tiny_data, tiny_args, model, eval={"hypotheses_steps": pairs})
+    config = _config(tiny_data, tiny_args, model, part_based=part_based, eval={"hypotheses_steps": pairs})
     record = Run(config, out=tmp_path)()
+    assert record["part_based"] == part_based
     folder = tmp_path / record["run_id"]
     assert set(record) == RECORD_KEYS
     assert json.loads((folder / "record.json").read_text()) == record
     assert {p.name for p in folder.iterdir()} == {"config.yaml", "log.txt", "last.pt", "best.pt", "record.json"}
-    assert record["parameters"] == sum(p.numel() for p in baselines.create_lifter(model, **tiny_args[model])
-                                       .parameters())
+    assert record["parameters"] == sum(p.numel() for p in build_lifter(config).parameters())
     assert list(record["metrics"]) == [f"H{h}-K{k}" for h, k in pairs]
     for estimators in record["metrics"].values():
         assert set(estimators) == {"P-Best", "P-Agg", "J-Best"}
@@ -168,7 +180,18 @@ def test_mismatched_checkpoint_is_refused_with_the_differing_keys(tiny_data, tin
 def test_quick_preset_resolves_for_every_lifter():
     for model in baselines.list_lifters():
         config = cfg.resolve({"model": model}, preset_name="quick")
-        assert config["train"]["epochs"] <= 5 and config["frames"] == 27
+        assert config["train"]["epochs"] <= 10 and config["frames"] == 27
         pairs = config["eval"]["hypotheses_steps"]
         assert pairs == [[1, 1]] or baselines.create_lifter(model, **config["model_args"]).generative
     assert np.isclose(cfg.resolve({"model": "d3dp"})["train"]["lr"], 6e-5)  # the reference recipe by default
+
+
+@pytest.mark.parametrize("option", [{"bf16": True}, {"compile": "aot_eager"}])
+def test_gpu_paths_run_on_cpu(option, tiny_data, tiny_args, tmp_path):
+    """bf16 autocast and torch.compile (a cheap backend here; inductor on GPUs) train and evaluate on CPU."""
+    plain = Run(_config(tiny_data, tiny_args, "pafuse", eval={"hypotheses_steps": [[2, 2]]}), out=tmp_path / "a")()
+    other = Run(_config(tiny_data, tiny_args, "pafuse", eval={"hypotheses_steps": [[2, 2]]}, **option),
+                out=tmp_path / "b")()
+    wb, wb_plain = other["metrics"]["H2-K2"]["P-Best"]["WB"], plain["metrics"]["H2-K2"]["P-Best"]["WB"]
+    tolerance = 0.05 if "bf16" in option else 1e-3  # relative: bf16 rounds activations to 8 mantissa bits
+    assert abs(wb - wb_plain) <= tolerance * wb_plain
