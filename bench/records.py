@@ -57,7 +57,7 @@ def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, 
         "run_id": run_id,
         "model": config["model"],
         "part_based": config["part_based"],
-        "parts": config["parts"] if config["part_based"] else None,
+        "parts": getattr(lifter, "options", None),  # the resolved part options of a part-based lifter
         "model_args": config["model_args"],
         "frames": config["frames"],
         "parameters": count_parameters(lifter),

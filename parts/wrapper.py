@@ -178,6 +178,7 @@ class PartLifter(Lifter):
         self.layout = layout
         self.loss_space, self.error = loss, error
         self.widths = dict(widths or {})
+        self.options: dict = {}  # the resolved part_based options, for run records
         self.register_buffer("weights", weights, persistent=False)
 
     def part_networks(self) -> dict[str, nn.Module]:
@@ -316,8 +317,12 @@ def part_based(lifter: str, *, joints: int = NUM_JOINTS, frames: int = 27, width
         inner, part_widths = _split_inner(lifter, layout, hands, widths, frames, lifter_kwargs)
     else:
         inner, part_widths = create_lifter(lifter, joints=layout.joints, frames=frames, **lifter_kwargs), {}
-    return PartLifter(inner, layout, loss=loss, error=error, weights=_loss_weights(weights, layout, split),
-                      widths=part_widths)
+    model = PartLifter(inner, layout, loss=loss, error=error, weights=_loss_weights(weights, layout, split),
+                       widths=part_widths)
+    model.options = {"lifter": lifter, "widths": widths if isinstance(widths, str) else dict(widths),
+                     "part_widths": dict(part_widths), "hands": hands, "attach": attach, "shift": shift,
+                     "split": split, "loss": loss, "error": error}
+    return model
 
 
 def part_counts(model: PartLifter) -> dict[str, int]:
