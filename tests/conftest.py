@@ -1,5 +1,6 @@
 """Shared fixtures: tiny model sizes for every registered lifter, and a tiny synthetic dataset."""
 import pytest
+import torch
 
 TINY_LIFTER_ARGS = {
     "videopose": {"channels": 16, "dropout": 0.0},
@@ -25,3 +26,12 @@ def tiny_data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-h3wb")
     write_synthetic(folder, size="tiny", seed=0)
     return folder
+
+
+@pytest.fixture
+def single_thread():
+    """Run a test on one CPU thread: tiny models are faster that way, and CI machines are often shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

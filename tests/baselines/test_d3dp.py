@@ -21,14 +21,6 @@ def closed_form(joints, frames, width, depth):
     return (16 * depth + 4) * width ** 2 + (22 * depth + 18 + joints + frames) * width + 3
 
 
-@pytest.fixture
-def single_thread():
-    """Tiny models train faster on one thread, and CI machines are often shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("joints, frames, expected", [(17, 243, 34_835_459), (NUM_JOINTS, 27, 34_784_771)])
 def test_reference_parameter_counts(joints, frames, expected):

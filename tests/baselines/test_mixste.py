@@ -15,14 +15,6 @@ def count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.fixture
-def single_thread():
-    """Tiny models train faster on one thread, and CI machines are often shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("joints, frames, expected", [
     (17, 243, 33_783_811), (17, 81, 33_700_867), (17, 27, 33_673_219), (134, 27, 33_733_123), (133, 27, 33_732_611),

@@ -9,13 +9,7 @@ from baselines.registry import create_lifter
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run on one CPU thread: these models are tiny, and one thread stays fast when other jobs share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def count(model: torch.nn.Module) -> int:

@@ -21,13 +21,7 @@ def _is_part_based(name):
 WHOLE_BODY_LIFTERS = [name for name in baselines.list_lifters() if not _is_part_based(name)]
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Tiny models run faster on one thread, and CI machines are often shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def windows(model, batch=2, seed=0):
