@@ -87,11 +87,16 @@ def _add_models_command(commands) -> None:
 
 
 def _models(args) -> int:
-    from bench.models import models_table, part_based_table
+    import baselines
+    from bench.models import models_table, pafuse_variants_table, part_based_table
+    from bench.skeleton import NUM_JOINTS
 
     if args.part_based:
         print(f"part-based lifters at J={args.joints}, N={args.frames}, widths={args.widths}")
         print(part_based_table(args.joints, args.frames, args.widths, args.filter))
+        if baselines.is_lifter("pafuse") and args.joints == NUM_JOINTS:
+            print(f"\nPAFUSE and its ablations at J={args.joints}")
+            print(pafuse_variants_table(args.joints, args.frames))
         return 0
     print(f"lifters at J={args.joints}, N={args.frames}")
     print(models_table(args.joints, args.frames, args.filter))

@@ -77,3 +77,30 @@ def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern
                       "hands")), number(r["total"]), f"{r['ratio']:.4f}", r["note"]])
     return tabulate(table, headers=["lifter", "vanilla", "widths b/f/h", "body", "face", "hands", "part-based",
                                     "ratio", "note"], tablefmt="github", disable_numparse=True)
+
+
+PAFUSE_VARIANTS: dict[str, dict] = {
+    "PAFUSE (default: attach roots)": {},
+    "reference attach (body nose, wrists)": {"attach": "reference"},
+    "only part-frame shift (one network)": {"split": False},
+    "only part denoisers (no shift)": {"shift": False},
+    "part loss -> WB loss": {"loss": "wb"},
+    "MPJPE -> MSE": {"error": "mse"},
+    "balanced -> uniform widths": {"widths": "uniform"},
+    "hands shared (left mirrored)": {"hands": "shared"},
+}
+"""The paper's ablations (Tables 2 and 3) and our options, as overrides of the registered ``pafuse``."""
+
+
+def pafuse_variants_table(joints: int, frames: int) -> str:
+    """Parameter count of every PAFUSE ablation, beside vanilla D3DP at the same J and N (and N = 81)."""
+    with torch.device("meta"):
+        d3dp = count_parameters(baselines.create_lifter("d3dp", joints=joints, frames=frames))
+        rows = [[name, frames, count_parameters(baselines.create_lifter("pafuse", joints=joints, frames=frames,
+                                                                        **options))]
+                for name, options in PAFUSE_VARIANTS.items()]
+        rows.append(["N = 81", 81, count_parameters(baselines.create_lifter("pafuse", joints=joints, frames=81))])
+    table = [[name, n, f"{count:,}", f"{count / d3dp:.4f}"] for name, n, count in rows]
+    return tabulate([["D3DP (vanilla)", frames, f"{d3dp:,}", "1.0000"]] + table,
+                    headers=["variant", "frames", "parameters", "ratio to D3DP"], tablefmt="github",
+                    disable_numparse=True)

@@ -68,3 +68,12 @@ def test_models_lists_every_lifter_with_its_parameter_count(capsys):
     assert main(["models", "--joints", "17", "--frames", "100", "--filter", "video*"]) == 0
     out = capsys.readouterr().out
     assert "videopose" in out and "n/a" in out and "mixste" not in out
+
+
+def test_models_part_based_lists_pafuse_ablations(capsys):
+    assert main(["models", "--part-based", "--filter", "mixste"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| mixste\s+\| 33,733,123\s+\| 384/224/256 ", out)
+    assert re.search(r"\| reference attach \(body nose, wrists\)\s+\| 27\s+\| 34,964,329 ", out)
+    for variant in ("only part-frame shift", "only part denoisers", "WB loss", "MSE", "uniform widths", "N = 81"):
+        assert variant in out
