@@ -236,7 +236,8 @@ def _read_npz(path: Path, image_size) -> list[Track]:
     elif len(arrays) == 1:
         key = next(iter(arrays))
     else:
-        raise DataError(path, "keys", "'keypoints' (T, 133, 2|3), or a single array", f"keys {sorted(arrays)}")
+        raise DataError(path, "keys", f"'keypoints' (T, {NUM_KEYPOINTS}, 2 or 3), or a single array",
+                        f"keys {sorted(arrays)}")
     return [_array_track(path, key, arrays[key], arrays.get("scores"), arrays.get("frame_ids"),
                          arrays.get("image_size"), image_size)]
 
@@ -297,6 +298,8 @@ def _observe(path, where, observations, person, position, value) -> None:
 
 def _assemble(path: Path, frame_ids: np.ndarray, observations: dict, sizes: list, image_size) -> list[Track]:
     """Tracks from ``observations[person][frame position] = (keypoints (133, 2), scores (133,))``."""
+    if not observations:
+        raise DataError(path, "instances", "at least one person", f"none in {len(frame_ids)} frames")
     tracks = []
     for person in sorted(observations, key=lambda p: (not p.isdigit(), int(p) if p.isdigit() else 0, p)):
         seen = observations[person]
