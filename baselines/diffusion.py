@@ -45,6 +45,18 @@ def cosine_beta_schedule(timesteps: int, s: float = 0.008) -> torch.Tensor:
 
 SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {"cosine": cosine_beta_schedule}
 
+BATCHED_DEVICE_TYPES = ("cuda",)
+"""Device types on which sampling defaults to one batched denoiser forward per step for all hypotheses and both
+flips; elsewhere (CPU) it defaults to one forward per hypothesis and flip. On CPU the batched activations of
+B * H * 2 windows fall out of cache, and measured on one thread the batched path was up to 2x slower for D3DP at
+H = 20 and no faster for PAFUSE (README, "Performance"; ``bench perf --compare`` re-measures it), while costing
+2H times the activation memory. Both paths give the same samples."""
+
+
+def batched_by_default(device: torch.device | str) -> bool:
+    """Whether ``sample`` batches hypotheses and flips on ``device`` when not told (see ``BATCHED_DEVICE_TYPES``)."""
+    return torch.device(device).type in BATCHED_DEVICE_TYPES
+
 
 def beta_schedule(name: str, timesteps: int) -> torch.Tensor:
     """The (T,) float64 betas of the schedule called ``name``; an unknown name raises ValueError."""
@@ -66,15 +78,19 @@ class GaussianDiffusion(nn.Module):
         timesteps: T, the length of the forward chain.
         scale: signal-space factor applied to the data before noise is added.
         schedule: name of the beta schedule (see ``SCHEDULES``).
+        batched: the sampler path when ``sample`` is not told (see ``sample``); None: the faster one for the
+            device. An attribute, so that a benchmark can switch the path of a lifter it cannot reach into.
     """
 
-    def __init__(self, denoiser: nn.Module, *, timesteps: int = 1000, scale: float = 1.0, schedule: str = "cosine"):
+    def __init__(self, denoiser: nn.Module, *, timesteps: int = 1000, scale: float = 1.0, schedule: str = "cosine",
+                 batched: bool | None = None):
         super().__init__()
         if timesteps < 1 or scale <= 0:
             raise ValueError(f"GaussianDiffusion needs timesteps >= 1 and scale > 0, got {timesteps} and {scale}")
         self.denoiser = denoiser
         self.timesteps = timesteps
         self.scale = scale
+        self.batched = batched
         # Constants are derived in float64, where 1 - abar near t = 0 keeps its digits, then stored as float32.
         alphas_cumprod = torch.cumprod(1 - beta_schedule(schedule, timesteps), dim=0)
         constants = {
@@ -196,7 +212,7 @@ class GaussianDiffusion(nn.Module):
     @torch.no_grad()
     def sample(self, x2d: torch.Tensor, *, hypotheses: int, steps: int, eta: float = 1.0,
                flip_permutation: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None, batched: bool = True,
+               noise: torch.Tensor | None = None, batched: bool | None = None,
                return_all_steps: bool = False) -> torch.Tensor:
         """Draw ``hypotheses`` 3D windows per 2D window with ``steps`` DDIM steps.
 
@@ -210,7 +226,8 @@ class GaussianDiffusion(nn.Module):
             noise: (K, B, H, N, J, 3) pre-drawn standard normal noise, in signal space: [0] is x_T and [k],
                 k >= 1, the z of the move from step k - 1 to step k. Lets H one-hypothesis calls reproduce one
                 H-hypothesis call.
-            batched: see ``denoise``; False gives the same result with one forward per hypothesis and flip.
+            batched: see ``denoise``; both give the same samples. None: the module's ``batched`` attribute, or
+                when that is None too, ``batched_by_default(x2d.device)``.
             return_all_steps: return every step's estimate, as the reference records them.
 
         Returns:
@@ -225,6 +242,8 @@ class GaussianDiffusion(nn.Module):
                              f"got {tuple(noise.shape)}")
         if flip_permutation is not None:
             flip_permutation = _check_permutation(flip_permutation, x2d)
+        if batched is None:
+            batched = batched_by_default(x2d.device) if self.batched is None else self.batched
 
         def draw(k: int) -> torch.Tensor:
             if noise is not None:

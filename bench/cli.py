@@ -6,7 +6,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench.cli_lift import add_lift_command
+from bench.cli_perf import add_perf_command
+from bench.cli_report import add_report_command
 from bench.cli_run import add_eval_command, add_run_command
+from bench.cli_sweep import add_sweep_commands
 
 
 def _add_data_commands(commands) -> None:
@@ -112,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_command(commands)
     add_run_command(commands)
     add_eval_command(commands)
+    add_report_command(commands)
+    add_lift_command(commands)
+    add_sweep_commands(commands)
+    add_perf_command(commands)
     return parser
 
 
