@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from tabulate import tabulate
 
 COLUMNS = ("WB", "PB", "Body", "Face", "Hands")
@@ -97,16 +96,9 @@ def flags_to_config(args) -> dict:
                   "error": args.error, "shift": False if args.no_shift else None,
                   "split": False if args.no_split else None},
     }
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        node = flags
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = yaml.safe_load(value)
-    return flags
+    from bench.config import set_overrides
+
+    return set_overrides(args.set, into=flags)
 
 
 def summary_table(metrics: dict) -> str:

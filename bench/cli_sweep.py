@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from tabulate import tabulate
 
+from bench.config import set_overrides
 from bench.sweep_status import CLUSTERS
 
 SUBMITTABLE = ("not submitted", "failed")
@@ -54,24 +54,9 @@ def _load(args):
     from bench.sweep_status import latest_jobs, run_states
     from bench.sweeps import load_sweep, sweeps_folder
 
-    sweep = load_sweep(args.file, preset=args.preset, overrides=_overrides(args.set))
+    sweep = load_sweep(args.file, preset=args.preset, overrides=set_overrides(args.set))
     refs = latest_jobs(sweeps_folder(args.out), args.out)
     return sweep, run_states([run.run_id for run in sweep.runs], args.out, refs)
-
-
-def _overrides(items: list[str]) -> dict:
-    """``--set KEY=VALUE ...`` as a nested configuration fragment (values parsed as YAML, as `bench run` does)."""
-    fragment: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        *parents, leaf = key.split(".")
-        node = fragment
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = yaml.safe_load(value)
-    return fragment
 
 
 def _sweep(args) -> int:

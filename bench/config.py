@@ -184,5 +184,20 @@ def dump(config: dict) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def set_overrides(items: list[str], into: dict | None = None) -> dict:
+    """``--set KEY=VALUE ...`` as a nested configuration fragment: dotted keys nest, values are parsed as YAML."""
+    fragment = into if into is not None else {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        *parents, leaf = key.split(".")
+        node = fragment
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = yaml.safe_load(value)
+    return fragment
+
+
 def _drop_none(tree: dict) -> dict:
     return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in tree.items() if v is not None}
