@@ -42,6 +42,8 @@ def add_perf_command(commands) -> None:
                       help="CPU threads for torch (default: torch's choice, usually one per core)")
     perf.add_argument("--repeats", type=int, default=5, help="timed calls per figure; the median is reported")
     perf.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
+    perf.add_argument("--preset", help="take each lifter's model sizes from a preset in configs/presets (e.g. quick: "
+                                       "the CPU smoke-run sizes); --set overrides them")
     perf.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                       help="model_args.KEY=V (every lifter, e.g. model_args.width=128), NAME.KEY=V (one lifter, "
                            "e.g. videopose.channels=256) or parts.KEY=V (part options, e.g. parts.widths=match); "
@@ -102,11 +104,24 @@ def _device(name: str | None) -> str:
     return name
 
 
-def settings_from_args(args):
-    """The ``PerfSettings`` the flags ask for."""
+def preset_sizes(name: str, models: list[str]) -> dict[str, dict]:
+    """{lifter: model_args} of the preset ``name`` for each of ``models`` (see ``bench.config.preset``)."""
+    from bench import config as cfg
+
+    return {model: cfg.preset(name, model)["model_args"] for model in models}
+
+
+def settings_from_args(args, models: list[str]):
+    """The ``PerfSettings`` the flags ask for: preset sizes, then --set overrides."""
     from bench.perf import PerfSettings
 
     overrides = parse_set(args.set)
+    if args.preset:
+        # Preset sizes < --set model_args.KEY (every lifter) < --set LIFTER.KEY (one lifter).
+        sizes = preset_sizes(args.preset, models)
+        overrides["lifter_args"] = {model: {**sizes.get(model, {}), **overrides["model_args"],
+                                            **overrides["lifter_args"].get(model, {})}
+                                    for model in dict.fromkeys([*sizes, *overrides["lifter_args"]])}
     return PerfSettings(joints=args.joints, frames=args.frames, hypotheses=args.hypotheses, steps=args.steps,
                         batch=args.batch, sample_batch=args.sample_batch, device=_device(args.device),
                         dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
@@ -125,7 +140,7 @@ def run_perf(args) -> tuple[dict, list[str]]:
         torch.set_num_threads(args.threads)
     models = selected_models(args.models)
     sweeps = [perf_compare.parse_sweep(text) for text in args.sweep]
-    settings = settings_from_args(args)
+    settings = settings_from_args(args, models)
     report = {"machine": perf.machine_info(settings), "settings": dataclasses.asdict(settings)}
     sections = [_header(report)]
     if not args.compare and not sweeps:

@@ -12,8 +12,10 @@ import torch
 
 import baselines
 from baselines.diffusion import BATCHED_DEVICE_TYPES, batched_by_default
-from bench import perf, perf_compare
-from bench.cli import main
+from bench import config as cfg
+from bench import perf
+from bench.cli import build_parser, main
+from bench.cli_perf import settings_from_args
 from bench.lifters import compile_networks
 from bench.perf import PerfSettings, make_lifter, measure_lifter, predictor, time_calls
 from bench.perf_compare import FAST_PATHS, attention_modules, attention_path, sampler_path
@@ -195,10 +197,22 @@ def test_cli_sweep_prints_a_table_per_axis(tmp_path, capsys, single_thread):
     (["--models", "mixste", "--sweep", "depth=1,2"], "--sweep: expected AXIS=V1,V2,... with AXIS one of frames"),
     (["--models", "mixste", "--sweep", "frames=9,x"], "--sweep frames: expected comma-separated integers"),
     (["--models", "mixste", "--batch", "0"], "batch must be an integer >= 1, got 0"),
+    (["--models", "mixste", "--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+    (["--models", "mixste", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
 ])
 def test_bad_perf_options_are_clear_errors(flags, message, capsys):
     assert main(["perf", "--device", "cpu", *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_preset_gives_each_lifter_its_sizes_and_set_overrides_them():
+    args = build_parser().parse_args(["perf", "--preset", "quick", "--set", "mixste.depth=3", "model_args.heads=2"])
+    settings = settings_from_args(args, ["mixste", "pafuse"])
+    quick = {name: cfg.preset("quick", name)["model_args"] for name in ("mixste", "pafuse")}
+    assert quick["mixste"]["depth"] != 3 and quick["pafuse"]
+    assert settings.lifter_args == {"mixste": {**quick["mixste"], "heads": 2, "depth": 3},
+                                    "pafuse": {**quick["pafuse"], "heads": 2}}
+    assert settings.model_args == {"heads": 2}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
