@@ -48,10 +48,11 @@ def add_perf_command(commands) -> None:
                       help="model_args.KEY=V (every lifter, e.g. model_args.width=128), NAME.KEY=V (one lifter, "
                            "e.g. videopose.channels=256) or parts.KEY=V (part options, e.g. parts.widths=match); "
                            "values parsed as YAML")
-    perf.add_argument("--compare", action="store_true",
-                      help="time each fast path against its plain counterpart in this process and print the ratio: "
-                           "batched sampler vs per hypothesis and flip, part-based vs vanilla at the same budget, "
-                           "bf16 vs fp32, compile vs eager (with --compile), fused vs explicit attention")
+    perf.add_argument("--compare", nargs="*", default=None, metavar="PATH",
+                      help="time fast paths against their plain counterparts in this process and print the ratio: "
+                           "sampler (batched vs per hypothesis and flip), part-based (vs vanilla at the same "
+                           "budget), bf16 (vs fp32), compile (vs eager; needs --compile), fused-attention (vs "
+                           "explicit softmax); all of them when none is named")
     perf.add_argument("--sweep", nargs="+", default=[], metavar="AXIS=V1,V2",
                       help="how time and memory grow: frames=27,81,243, joints=17,134, hypotheses=1,5,20, "
                            "steps=..., batch=...; one table per sweep")
@@ -130,25 +131,20 @@ def settings_from_args(args, models: list[str]):
 
 def run_perf(args) -> tuple[dict, list[str]]:
     """Measure what the flags ask for; returns the JSON report and the printed sections."""
-    import torch
-
     from bench import perf, perf_compare
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
     models = selected_models(args.models)
     sweeps = [perf_compare.parse_sweep(text) for text in args.sweep]
     settings = settings_from_args(args, models)
     report = {"machine": perf.machine_info(settings), "settings": dataclasses.asdict(settings)}
     sections = [_header(report)]
-    if not args.compare and not sweeps:
+    if args.compare is None and not sweeps:
         report["models"] = [_progress(name, "measuring", perf.measure_lifter, name, settings) for name in models]
         sections.append(perf.perf_table(report["models"], settings))
-    if args.compare:
-        report["compare"] = [row for name in models
-                             for row in _progress(name, "comparing", perf_compare.compare_lifter, name, settings)]
+    if args.compare is not None:
+        paths = args.compare or perf_compare.FAST_PATHS
+        report["compare"] = [row for name in models for row in _progress(
+            name, "comparing", perf_compare.compare_lifter, name, settings, paths)]
         sections.append(perf_compare.compare_table(report["compare"]))
     report["sweeps"] = {}
     for axis, values in sweeps:
@@ -174,9 +170,18 @@ def _header(report: dict) -> str:
 
 
 def _perf(args) -> int:
+    import torch
+
     from bench.io import save_text
 
-    report, sections = run_perf(args)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or threads)
+    try:
+        report, sections = run_perf(args)
+    finally:
+        torch.set_num_threads(threads)   # main() may be called in-process (tests): leave the process as it was
     print("\n\n".join(sections))
     if args.out is not None:
         save_text(args.out, json.dumps(report, indent=2) + "\n")

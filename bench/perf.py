@@ -5,9 +5,10 @@ costs: allocator growth, cuDNN/oneDNN autotuning, ``torch.compile``). On CUDA th
 after each timed call, so a time covers the work, not just its launch.
 
 Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` over the timed calls (the counter is reset before each),
-i.e. what that operation holds at its peak, weights and optimizer state included. On CPU there is no per-operation
-counter: the figure is the **process-wide peak resident set size** (``resource.getrusage``), which never decreases,
-so it reads as "the process needed at most this much so far" and only grows along a table.
+i.e. what that operation holds at its peak, weights and optimizer state included. On CPU it is **process-wide**: the
+peak resident set size of the whole process (interpreter, libraries, every model alive), reset before each timed call
+through Linux's ``/proc/self/clear_refs``; where that is not available, ``resource.getrusage``'s peak, which never
+decreases, so it reads as "the process needed at most this much so far" and only grows along a table.
 
 Operations (B windows, N frames, J joints, H hypotheses, K DDIM steps):
 
@@ -116,24 +117,54 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+PROC_STATUS, PROC_CLEAR_REFS = "/proc/self/status", "/proc/self/clear_refs"
+
+
 def reset_peak_memory(device: torch.device) -> None:
+    """Restart the peak counter: CUDA's allocator statistics, or on Linux the process's resident high-water mark."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    elif resettable_rss():
+        with open(PROC_CLEAR_REFS, "w") as clear_refs:
+            clear_refs.write("5")   # 5: reset the peak resident set size (VmHWM) to the current one
+
+
+@functools.cache
+def resettable_rss() -> bool:
+    """Whether this process can reset and read its resident high-water mark (Linux /proc), tried once."""
+    try:
+        with open(PROC_CLEAR_REFS, "w") as clear_refs:
+            clear_refs.write("5")
+        return _vm_hwm_bytes() is not None
+    except OSError:
+        return False
+
+
+def _vm_hwm_bytes() -> int | None:
+    with open(PROC_STATUS) as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024   # reported in kB
+    return None
 
 
 def peak_memory_bytes(device: torch.device) -> int:
-    """CUDA: peak allocated since the last reset; CPU: the process's peak resident set size (never decreases)."""
+    """Peak memory since the last ``reset_peak_memory`` (see ``memory_kind``)."""
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    if resettable_rss():
+        return _vm_hwm_bytes()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB elsewhere
 
 
 def memory_kind(device: torch.device) -> str:
     """How ``peak_memory_bytes`` is measured on ``device``, for reports."""
     if device.type == "cuda":
         return "torch.cuda.max_memory_allocated per operation (reset before each timed call)"
-    return "process-wide peak RSS (resource.getrusage ru_maxrss): cumulative, never decreases"
+    if resettable_rss():
+        return "process peak RSS per operation (Linux VmHWM, reset before each timed call; includes the process)"
+    return "process peak RSS (getrusage ru_maxrss): cumulative over the whole run, never decreases"
 
 
 def time_calls(fns: list[Callable[[], object]], device: torch.device, repeats: int, warmup: int) -> list[Timing]:

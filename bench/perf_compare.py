@@ -10,7 +10,7 @@ Fast paths (``FAST_PATHS``), each timed side by side in one process, interleaved
 * ``bf16``: bf16 autocast against fp32.
 * ``compile``: ``torch.compile`` of the networks against eager; only with a backend given (inductor compiles for
   minutes on CPU), and reported as unavailable when compiling fails.
-* ``fused attention``: timm's fused ``scaled_dot_product_attention`` against its explicit softmax path
+* ``fused-attention``: timm's fused ``scaled_dot_product_attention`` against its explicit softmax path
   (``fused_attn`` toggled on every ``timm.layers.attention.Attention``).
 
 Rows report ``speedup = plain time / fast time`` (above 1: the fast path wins) and, where both sides compute the
@@ -31,7 +31,7 @@ from bench.lifters import compile_networks
 from bench.perf import (MB, OPERATIONS, PerfSettings, format_number, is_part_based, make_lifter, measure_lifter,
                         predictor, synchronize, time_calls, train_step)
 
-FAST_PATHS = ("sampler", "part-based", "bf16", "compile", "fused attention")
+FAST_PATHS = ("sampler", "part-based", "bf16", "compile", "fused-attention")
 SWEEP_AXES = {"frames": OPERATIONS, "joints": OPERATIONS, "batch": ("train", "infer"),
               "hypotheses": ("sample",), "steps": ("sample",)}
 """Settings a sweep can vary, and the operations worth re-measuring for each."""
@@ -194,7 +194,7 @@ def _first_call_seconds(fn, device: torch.device) -> float:
 
 def attention_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
     """Fused scaled_dot_product_attention against explicit softmax attention: the forward (batch B)."""
-    row = _row(name, "fused attention", f"forward, B={settings.batch}", "fused SDPA", "explicit softmax")
+    row = _row(name, "fused-attention", f"forward, B={settings.batch}", "fused SDPA", "explicit softmax")
     count = len(attention_modules(lifter))
     if not count:
         return [dict(row, note="no timm attention modules")]
@@ -204,14 +204,19 @@ def attention_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
     return [_timed_row(dict(row, note=f"{count} attention modules"), fast, plain, settings, check=True)]
 
 
-def compare_lifter(name: str, settings: PerfSettings) -> list[dict]:
-    """Every fast path of ``name`` against its plain counterpart (rows described in the module docstring)."""
+def compare_lifter(name: str, settings: PerfSettings, paths=FAST_PATHS) -> list[dict]:
+    """The fast ``paths`` of ``name`` (default: all) against their plain counterparts (see the module docstring)."""
+    unknown = sorted(set(paths) - set(FAST_PATHS))
+    if unknown:
+        raise ValueError(f"--compare: unknown fast path(s) {', '.join(unknown)}; known: {', '.join(FAST_PATHS)}")
     try:
         lifter = make_lifter(name, settings.replace(compile=None))
     except ValueError as error:
-        return [_row(name, path, "", "", "", note=f"cannot build: {error}") for path in FAST_PATHS]
-    return (sampler_rows(name, lifter, settings) + part_rows(name, settings) + bf16_rows(name, lifter, settings)
-            + compile_rows(name, lifter, settings) + attention_rows(name, lifter, settings))
+        return [_row(name, path, "", "", "", note=f"cannot build: {error}") for path in paths]
+    rows = {"sampler": lambda: sampler_rows(name, lifter, settings), "part-based": lambda: part_rows(name, settings),
+            "bf16": lambda: bf16_rows(name, lifter, settings), "compile": lambda: compile_rows(name, lifter, settings),
+            "fused-attention": lambda: attention_rows(name, lifter, settings)}
+    return [row for path in FAST_PATHS if path in paths for row in rows[path]()]
 
 
 def compare_table(rows: list[dict]) -> str:

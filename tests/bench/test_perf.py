@@ -121,6 +121,19 @@ def test_time_calls_reports_the_median_of_interleaved_calls(monkeypatch):
     assert all(t.peak_bytes > 2 ** 20 for t in timings)        # a process's peak RSS, in bytes
 
 
+@pytest.mark.skipif(not perf.resettable_rss(), reason="needs Linux /proc/self/clear_refs")
+def test_cpu_peak_memory_is_reset_before_each_measurement():
+    cpu = torch.device("cpu")
+    perf.reset_peak_memory(cpu)
+    before = perf.peak_memory_bytes(cpu)
+    block = torch.ones(16 * 2 ** 20)   # 64 MiB, written, so resident
+    grown = perf.peak_memory_bytes(cpu) - before
+    assert block.sum() == block.numel() and grown >= 60 * 2 ** 20
+    del block
+    perf.reset_peak_memory(cpu)
+    assert perf.peak_memory_bytes(cpu) < before + grown   # the 64 MiB peak is forgotten once freed and reset
+
+
 def test_measure_lifter_fills_every_field(tiny_args, single_thread):
     settings = tiny(tiny_args)
     mixste, d3dp = measure_lifter("mixste", settings), measure_lifter("d3dp", settings)
@@ -159,15 +172,24 @@ def test_cli_compare_has_a_row_per_fast_path_and_equal_outputs_where_equal(tmp_p
     rows = json.loads(out.read_text())["compare"]
     assert all(set(row) == COMPARE_FIELDS for row in rows)
     assert [row["fast_path"] for row in rows] == ["sampler", "part-based", "part-based", "bf16", "bf16", "compile",
-                                                  "compile", "fused attention"]
+                                                  "compile", "fused-attention"]
     assert {row["fast_path"] for row in rows} == set(FAST_PATHS)
     by_path = {row["fast_path"]: row for row in rows}
-    assert by_path["sampler"]["max_abs_diff"] <= 1e-5 and by_path["fused attention"]["max_abs_diff"] <= 1e-5
+    assert by_path["sampler"]["max_abs_diff"] <= 1e-5 and by_path["fused-attention"]["max_abs_diff"] <= 1e-5
     assert all(row["speedup"] > 0 for row in rows if row["fast_path"] != "compile")
     assert all(row["note"].startswith("skipped: pass --compile") for row in rows if row["fast_path"] == "compile")
     part = by_path["part-based"]   # pafuse against d3dp, its vanilla counterpart, at the same budget
     counts = [int(label.split(", ")[1].split()[0].replace(",", "")) for label in (part["fast"], part["plain"])]
     assert abs(counts[0] / counts[1] - 1) <= 0.01
+
+
+def test_cli_compare_can_name_the_fast_paths(tmp_path, single_thread):
+    out = tmp_path / "compare.json"
+    assert main(tiny_flags("mixste") + ["--compare", "fused-attention", "bf16", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["compare"]
+    assert [(row["fast_path"], row["operation"]) for row in rows] == [
+        ("bf16", "train step, B=2"), ("bf16", "forward, B=2"), ("fused-attention", "forward, B=2")]
+    assert rows[1]["max_abs_diff"] <= BF16_TOLERANCE and rows[2]["max_abs_diff"] <= 1e-5
 
 
 def test_cli_sweep_prints_a_table_per_axis(tmp_path, capsys, single_thread):
@@ -197,6 +219,7 @@ def test_cli_sweep_prints_a_table_per_axis(tmp_path, capsys, single_thread):
     (["--models", "mixste", "--sweep", "depth=1,2"], "--sweep: expected AXIS=V1,V2,... with AXIS one of frames"),
     (["--models", "mixste", "--sweep", "frames=9,x"], "--sweep frames: expected comma-separated integers"),
     (["--models", "mixste", "--batch", "0"], "batch must be an integer >= 1, got 0"),
+    (["--models", "mixste", "--compare", "sampler", "fused"], "--compare: unknown fast path(s) fused; known: "),
     (["--models", "mixste", "--threads", "0"], "--threads: expected an integer >= 1, got 0"),
     (["--models", "mixste", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
 ])
