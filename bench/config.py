@@ -30,7 +30,8 @@ DEFAULTS: dict = {
     "selection": "val",       # val: train S1 S5 S6, keep the epoch best on S7; last: train S1 S5 S6 S7, keep the last
     "train": {"optimizer": "adamw", "lr": 1e-4, "lr_decay": 1.0, "weight_decay": 0.0, "amsgrad": False,
               "batch_size": 32, "epochs": 10, "flip_augment": True, "bn_momentum_start": None,
-              "bn_momentum_end": None},
+              "bn_momentum_end": None,
+              "stride": None},        # output frames between training windows; None: the lifter's output frames
     "eval": {"protocol": "h3wb", "hypotheses_steps": [[1, 1]], "flip_test": True, "batch_size": 64},
     "seed": 0,
     "device": "cpu",
@@ -92,7 +93,11 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def preset(name: str, model: str) -> dict:
-    """A preset's configuration fragment for ``model``; its ``model_args`` may be given per lifter name."""
+    """A preset's configuration fragment for ``model``.
+
+    Besides configuration keys, a preset may hold per-lifter fragments: ``lifter_args`` (name -> ``model_args``)
+    and ``lifter_train`` (name -> ``train`` keys, e.g. a stride for single-frame lifters).
+    """
     path = PRESET_DIR / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
@@ -101,6 +106,8 @@ def preset(name: str, model: str) -> dict:
     fragment.pop("description", None)
     per_lifter = fragment.pop("lifter_args", {}) or {}
     fragment["model_args"] = {**(fragment.get("model_args") or {}), **(per_lifter.get(model) or {})}
+    per_lifter_train = fragment.pop("lifter_train", {}) or {}
+    fragment["train"] = {**(fragment.get("train") or {}), **(per_lifter_train.get(model) or {})}
     if not _generative(model, fragment["model_args"]):
         fragment.get("eval", {}).pop("hypotheses_steps", None)  # a preset's (H, K) pairs are for diffusion models
     return fragment
@@ -169,6 +176,9 @@ def check(config: dict) -> None:
         raise ConfigError(f"selection must be 'val' or 'last', got {config['selection']!r}")
     if config["train"]["epochs"] < 1 or config["train"]["batch_size"] < 1:
         raise ConfigError("train.epochs and train.batch_size must be >= 1")
+    stride = config["train"]["stride"]
+    if stride is not None and (not isinstance(stride, int) or isinstance(stride, bool) or stride < 1):
+        raise ConfigError(f"train.stride must be an integer >= 1 or null, got {stride!r}")
 
 
 def run_id(config: dict) -> str:

@@ -74,8 +74,8 @@ class Run:
         optimizer = _optimizer(lifter, self.config["train"])
         state = self._resume(lifter, optimizer, log)
         spec = WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field)
-        train = TrainWindows(sequences["train"], spec, flip=self.config["train"]["flip_augment"],
-                             seed=self.config["seed"])
+        train = TrainWindows(sequences["train"], spec, stride=self.config["train"]["stride"],
+                             flip=self.config["train"]["flip_augment"], seed=self.config["seed"])
         validation = TestWindows(sequences["validation"], spec) if sequences.get("validation") else None
         if self.config["compile"]:
             compile_networks(lifter, **({"backend": self.config["compile"]}

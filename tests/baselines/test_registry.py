@@ -60,6 +60,21 @@ def test_common_interface_at_whole_body_size(name, tiny_args):
     assert torch.isfinite(pred).all()
 
 
+@pytest.mark.parametrize("frames", [27, 81])
+@pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
+def test_forward_backward_at_whole_body_size(name, frames, tiny_args):
+    torch.manual_seed(0)
+    model = baselines.create_lifter(name, joints=NUM_JOINTS, frames=frames, **tiny_args[name]).train()
+    x2d = torch.randn(2, frames, NUM_JOINTS, 2)
+    out = model(x2d)
+    assert out.shape == (2, frames if model.seq2seq else 1, NUM_JOINTS, 3) and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    model.loss(x2d, torch.randn(2, frames, NUM_JOINTS, 3)).backward()
+    for parameter_name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), f"{name}.{parameter_name}"
+        assert parameter.grad.abs().sum() > 0, f"{name}.{parameter_name}"
+
+
 @pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
 def test_deterministic_lifters_refuse_several_hypotheses(name, tiny_args):
     model = baselines.create_lifter(name, **tiny_args[name]).eval()

@@ -145,6 +145,7 @@ def test_cli_run_then_eval_with_another_protocol(tiny_data, tmp_path, capsys):
     (["run", "--model", "videopose", "--frames", "50"], "VideoPose supports frames in [27, 81, 243]"),
     (["run", "--model", "mixste", "--set", "model_args.nope=3"], "does not accept these options ['nope']"),
     (["run", "--model", "mixste", "--preset", "nope"], "unknown preset 'nope'; presets: paper, quick"),
+    (["run", "--model", "poseformer", "--set", "train.stride=0"], "train.stride must be an integer >= 1 or null"),
     (["run", "--model", "d3dp", "--hypotheses", "2", "--steps", "1", "5"], "--hypotheses and --steps pair up"),
 ])
 def test_bad_run_options_fail_before_any_work(argv, message, tmp_path, capsys):
@@ -184,6 +185,24 @@ def test_quick_preset_resolves_for_every_lifter():
         pairs = config["eval"]["hypotheses_steps"]
         assert pairs == [[1, 1]] or baselines.create_lifter(model, **config["model_args"]).generative
     assert np.isclose(cfg.resolve({"model": "d3dp"})["train"]["lr"], 6e-5)  # the reference recipe by default
+
+
+def test_quick_preset_strides_poseformer_only():
+    strides = {model: cfg.resolve({"model": model}, preset_name="quick")["train"]["stride"]
+               for model in baselines.list_lifters()}
+    assert strides == {model: 9 if model == "poseformer" else None for model in strides}
+    assert cfg.resolve({"model": "poseformer"})["train"]["stride"] is None   # not outside the preset
+
+
+def test_train_stride_sets_the_number_of_training_windows(tiny_data, tiny_args, tmp_path):
+    """A single-frame lifter anchors a window on every frame, or on every ``stride``-th with train.stride."""
+    counts = []
+    for stride in (None, 4):
+        config = _config(tiny_data, tiny_args, "videopose", train={"stride": stride})
+        record = Run(config, out=tmp_path)()
+        log = (tmp_path / record["run_id"] / "log.txt").read_text()
+        counts.append(int(log.split(" training windows")[0].rsplit(" ", 1)[1]))
+    assert counts[1] < counts[0] / 3.5 and counts[1] > counts[0] / 4.5
 
 
 @pytest.mark.parametrize("option", [{"bf16": True}, {"compile": "aot_eager"}])

@@ -1,9 +1,15 @@
 """Sweeps on a real cluster: the one-node SLURM of slurm/local_cluster.sh, and submitit's local processes.
 
 On each cluster, a 2-task array of tiny runs completes with both records, although one of its runs is interrupted
-after its first epoch (SLURM: ``scancel --signal=USR2``, the signal SLURM sends before a time limit or a preemption;
-local: USR2 to the job's process): that run is checkpointed, requeued, resumes from its last complete epoch and ends
-with the metrics of the same run computed uninterrupted. Submitting the sweep again then submits nothing.
+after its first epoch, in one of two ways:
+
+* ``usr2``: the signal SLURM sends before a time limit or a preemption (SLURM: ``scancel --signal=USR2``; local: USR2
+  to the job's process). submitit checkpoints the job and requeues it.
+* ``requeue`` (SLURM only): an operator's ``scontrol requeue``. SLURM kills the job (SIGTERM, then SIGKILL after
+  ``KillWait``) and starts the same array task again.
+
+Either way the run resumes from its last complete epoch and ends with the metrics of the same run computed
+uninterrupted. Submitting the sweep again then submits nothing.
 
 The SLURM tests skip where ``sbatch`` is missing or SLURM is down, except under ``CI=true``, where they fail
 (``tests/slurm/conftest.py``).
@@ -59,8 +65,11 @@ def _wait_for(predicate, what: str, timeout_s: float = TIMEOUT_S) -> None:
         time.sleep(0.1)
 
 
-def _interrupt(cluster: str, job_id: str) -> None:
-    """What SLURM does before a time limit or a preemption: USR2 to the job's Python process."""
+def _interrupt(cluster: str, how: str, job_id: str) -> None:
+    """``usr2``: what SLURM does before a time limit or a preemption; ``requeue``: ``scontrol requeue``."""
+    if how == "requeue":
+        subprocess.run(["scontrol", "requeue", job_id], check=True)
+        return
     if cluster == "slurm":
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
         return
@@ -77,16 +86,17 @@ def _parent(proc: Path) -> int | None:
         return None
 
 
-@pytest.fixture(scope="module", params=["slurm", "local"])
+@pytest.fixture(scope="module", params=[("slurm", "usr2"), ("slurm", "requeue"), ("local", "usr2")],
+                ids=["slurm-usr2", "slurm-requeue", "local-usr2"])
 def sweep(request, tiny_data, tiny_args, tmp_path_factory):
     """A 2-task sweep (seeds 0 and 1) on the cluster, its seed-0 run interrupted after its first epoch.
 
     Also computes the seed-0 run uninterrupted, in this process, while the interrupted one is requeued.
     """
-    cluster = request.param
+    cluster, how = request.param
     if cluster == "slurm":
         request.getfixturevalue("slurm")  # skips, or fails under CI=true, without a running SLURM
-    folder = tmp_path_factory.mktemp(f"sweep-{cluster}")
+    folder = tmp_path_factory.mktemp(f"sweep-{cluster}-{how}")
     path, out = _sweep_file(folder, tiny_data, tiny_args, [0, 1]), folder / "runs"
     expanded = load_sweep(path)
     first = expanded.runs[0]
@@ -97,14 +107,15 @@ def sweep(request, tiny_data, tiny_args, tmp_path_factory):
     try:
         _wait_for(lambda: log.exists() and f"epoch 1/{EPOCHS}" in log.read_text(), "the first epoch")
         (submission,) = _submissions(out)
-        _interrupt(cluster, json.loads((submission / "jobs.json").read_text())["jobs"][first.run_id])
+        _interrupt(cluster, how, json.loads((submission / "jobs.json").read_text())["jobs"][first.run_id])
         interrupted = time.monotonic() - start
         reference = _uninterrupted(first.config, folder / "reference")
         stdout, stderr = process.communicate(timeout=TIMEOUT_S)
     finally:
         process.kill()
-    print(f"{cluster}: 2-task sweep in {time.monotonic() - start:.1f} s (interrupted after {interrupted:.1f} s)")
-    return SimpleNamespace(cluster=cluster, path=path, out=out, sweep=expanded, submission=submission,
+    print(f"{cluster}, {how}: 2-task sweep in {time.monotonic() - start:.1f} s "
+          f"(interrupted after {interrupted:.1f} s)")
+    return SimpleNamespace(cluster=cluster, how=how, path=path, out=out, sweep=expanded, submission=submission,
                            returncode=process.returncode, stdout=stdout, stderr=stderr, reference=reference)
 
 
@@ -141,7 +152,11 @@ def test_interrupted_run_resumed_from_its_checkpoint_and_ends_like_an_uninterrup
     assert "resuming from epoch" in log and f"epoch {EPOCHS}/{EPOCHS}" in log
     assert log.count("record written") == 1
     job_id = json.loads((sweep.submission / "jobs.json").read_text())["jobs"][run_id]
-    assert "checkpoint: requeuing" in (sweep.submission / f"{job_id}_0_log.err").read_text()
+    job_log = (sweep.submission / f"{job_id}_0_log.err").read_text()
+    if sweep.how == "usr2":
+        assert "checkpoint: requeuing" in job_log     # submitit's checkpoint, then its own requeue
+    else:
+        assert "checkpoint: requeuing" not in job_log and job_log.count("resuming from epoch") == 1
     resumed = json.loads((sweep.out / run_id / "record.json").read_text())
     assert resumed["metrics"] == sweep.reference["metrics"]
     assert [h["loss"] for h in resumed["training"]["history"]] == \
