@@ -164,7 +164,8 @@ munge_works() { munge -n | unmunge; }
 slurmdbd_listens() { ss -ltn | grep -q ':6819 '; }
 slurmctld_up() { scontrol ping | grep -q 'is UP'; }
 node_state() { sinfo -h -n "$(hostname -s)" -o %T 2>/dev/null | head -n 1; }
-node_idle() { [[ "$(node_state)" == idle ]]; }
+# Up and taking jobs: idle, or busy with some (a start while a sweep runs must leave it alone).
+node_serving() { [[ "$(node_state)" =~ ^(idle|mixed|allocated|completing)$ ]]; }
 
 wait_for_idle_node() {
     local deadline=$(( ${EPOCHREALTIME/./} + TIMEOUT_S * 1000000 )) state resumed=0
@@ -187,8 +188,8 @@ wait_for_idle_node() {
 
 start() {
     (( EUID == 0 )) || die "start needs root: it installs packages and runs the SLURM daemons"
-    if slurmctld_up 2>/dev/null && node_idle; then
-        echo "local SLURM already running: node $(hostname -s) is idle; nothing to do"
+    if slurmctld_up 2>/dev/null && node_serving; then
+        echo "local SLURM already running: node $(hostname -s) is $(node_state); nothing to do"
         return 0
     fi
     install_packages

@@ -32,15 +32,16 @@ from bench.sweep_jobs import sbatch_script
 from bench.sweeps import bookkeeping_folder, load_sweep
 from bench.training import Run
 
-EPOCHS = 3
-"""Enough epochs that a run is still training when the test interrupts it after the first."""
+EPOCHS = {"usr2": 3, "requeue": 12}
+"""Enough epochs that a run is still training when the test interrupts it after the first; after ``scontrol
+requeue`` a job trains on until SIGKILL (``KillWait``, 5 s in slurm/slurm.conf.in), so that run must last longer."""
 TIMEOUT_S = 240
 
 
-def _sweep_file(folder: Path, tiny_data, tiny_args, seeds: list[int]) -> Path:
+def _sweep_file(folder: Path, tiny_data, tiny_args, seeds: list[int], epochs: int) -> Path:
     spec = {"name": "tiny",
             "base": {"model": "mixste", "data": str(tiny_data), "model_args": tiny_args["mixste"],
-                     "train": {"epochs": EPOCHS, "batch_size": 32}, "eval": {"batch_size": 64}},
+                     "train": {"epochs": epochs, "batch_size": 32}, "eval": {"batch_size": 64}},
             "seeds": seeds, "runs": [{}],
             "executor": {"cpus_per_task": 1, "mem_gb": 2, "timeout_min": 30, "array_parallelism": 2}}
     path = folder / f"tiny-{len(seeds)}.yaml"
@@ -97,7 +98,8 @@ def sweep(request, tiny_data, tiny_args, tmp_path_factory):
     if cluster == "slurm":
         request.getfixturevalue("slurm")  # skips, or fails under CI=true, without a running SLURM
     folder = tmp_path_factory.mktemp(f"sweep-{cluster}-{how}")
-    path, out = _sweep_file(folder, tiny_data, tiny_args, [0, 1]), folder / "runs"
+    epochs = EPOCHS[how]
+    path, out = _sweep_file(folder, tiny_data, tiny_args, [0, 1], epochs), folder / "runs"
     expanded = load_sweep(path)
     first = expanded.runs[0]
     log = out / first.run_id / "log.txt"
@@ -105,7 +107,7 @@ def sweep(request, tiny_data, tiny_args, tmp_path_factory):
     process = subprocess.Popen(_command(path, cluster, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, stdin=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: log.exists() and f"epoch 1/{EPOCHS}" in log.read_text(), "the first epoch")
+        _wait_for(lambda: log.exists() and f"epoch 1/{epochs}" in log.read_text(), "the first epoch")
         (submission,) = _submissions(out)
         _interrupt(cluster, how, json.loads((submission / "jobs.json").read_text())["jobs"][first.run_id])
         interrupted = time.monotonic() - start
@@ -115,8 +117,8 @@ def sweep(request, tiny_data, tiny_args, tmp_path_factory):
         process.kill()
     print(f"{cluster}, {how}: 2-task sweep in {time.monotonic() - start:.1f} s "
           f"(interrupted after {interrupted:.1f} s)")
-    return SimpleNamespace(cluster=cluster, how=how, path=path, out=out, sweep=expanded, submission=submission,
-                           returncode=process.returncode, stdout=stdout, stderr=stderr, reference=reference)
+    return SimpleNamespace(cluster=cluster, how=how, epochs=epochs, path=path, out=out, sweep=expanded,
+                           submission=submission, returncode=process.returncode, stdout=stdout, stderr=stderr, reference=reference)
 
 
 def _uninterrupted(config: dict, out: Path) -> dict:
@@ -133,7 +135,7 @@ def test_two_task_array_completes_with_both_records(sweep):
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     for run in sweep.sweep.runs:
         record = json.loads((sweep.out / run.run_id / "record.json").read_text())
-        assert record["run_id"] == run.run_id and record["training"]["epochs_done"] == EPOCHS
+        assert record["run_id"] == run.run_id and record["training"]["epochs_done"] == sweep.epochs
     jobs = json.loads((sweep.submission / "jobs.json").read_text())["jobs"]
     assert list(jobs) == [run.run_id for run in sweep.sweep.runs]
     assert "] 2 done" in sweep.stdout and "failed" not in sweep.stdout
@@ -149,7 +151,7 @@ def test_two_task_array_completes_with_both_records(sweep):
 def test_interrupted_run_resumed_from_its_checkpoint_and_ends_like_an_uninterrupted_one(sweep):
     run_id = sweep.sweep.runs[0].run_id
     log = (sweep.out / run_id / "log.txt").read_text()
-    assert "resuming from epoch" in log and f"epoch {EPOCHS}/{EPOCHS}" in log
+    assert "resuming from epoch" in log and f"epoch {sweep.epochs}/{sweep.epochs}" in log
     assert log.count("record written") == 1
     job_id = json.loads((sweep.submission / "jobs.json").read_text())["jobs"][run_id]
     job_log = (sweep.submission / f"{job_id}_0_log.err").read_text()
