@@ -10,11 +10,11 @@ cropped to the block's output length; a 1x1 *shrink* convolution with bias gives
 is the product of the widths, and an input of L frames gives L - RF + 1 output frames.
 
 Two ways to run the same weights. *Dilated* mode slides over any L >= RF frames in one pass, which is how whole
-sequences are evaluated. *Strided* mode replaces every dilation by a stride equal to the kernel width; on a window of exactly RF frames it gives the same output as dilated mode while
-skipping the intermediate frames that a single output never uses, which makes training on single-output windows
-much cheaper. Both modes read the very same ``nn.Conv1d`` weights, so switching never copies anything. By default
-(``model.strided = None``) a window of exactly RF frames runs strided and longer inputs run dilated; True or False
-forces one mode.
+sequences are evaluated. *Strided* mode replaces every dilation by a stride equal to the kernel width; on a window
+of exactly RF frames it gives the same output as dilated mode while skipping the intermediate frames that a single
+output never uses, which makes training on single-output windows much cheaper. Both modes read the very same
+``nn.Conv1d`` weights, so switching never copies anything. By default (``model.strided = None``) a window of exactly
+RF frames runs strided and longer inputs run dilated; True or False forces one mode.
 
 Model card (C = 1024, dropout 0.25, widths of 3):
 

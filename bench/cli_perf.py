@@ -40,7 +40,8 @@ def add_perf_command(commands) -> None:
                            "takes minutes on CPU)")
     perf.add_argument("--threads", type=int, default=None,
                       help="CPU threads for torch (default: torch's choice, usually one per core)")
-    perf.add_argument("--repeats", type=int, default=5, help="timed calls per figure; the median is reported (default 5)")
+    perf.add_argument("--repeats", type=int, default=5,
+                      help="timed calls per figure; the median is reported (default 5)")
     perf.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
     perf.add_argument("--preset", help="take each lifter's model sizes from a preset in configs/presets (e.g. quick: "
                                        "the CPU smoke-run sizes); --set overrides them")

@@ -2,8 +2,9 @@
 
 PAFUSE (Samet, Rommel, Picard and Valle, https://github.com/valeoai/PAFUSE, paper Sec. 3) predicts every part
 relative to a local root: the body at the pelvis, the face at its nose tip, each hand at its hand root
-(``skeleton.PART_ROOTS``). In local frames those roots are exactly 0. To get a whole body back, each non-body part is translated by an *anchor*, a
-pelvis-frame point that the body sub-network predicts. Two ways to choose the anchors (``attach``):
+(``skeleton.PART_ROOTS``). In local frames those roots are exactly 0. To get a whole body back, each non-body part
+is translated by an *anchor*, a pelvis-frame point that the body sub-network predicts. Two ways to choose the
+anchors (``attach``):
 
 * ``"reference"``, the reference code (``utils.py:wb_pose_from_parts``): the face hangs from the body nose and each
   hand from its body wrist (``skeleton.PART_ATTACH``). The face nose tip then lands on the body nose and each hand

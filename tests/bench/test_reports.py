@@ -35,7 +35,8 @@ def _write(root, model, seed, wb, *, part_based=False, parts=None, frames=27, pr
     metrics = {f"H{h}-K{k}": {"P-Best": _values(wb + h), "P-Agg": _values(wb + h + (agg_offset if h > 1 else 0)),
                               "J-Best": _values(wb)} for h, k in pairs}
     record = {"run_id": run_id, "model": model, "part_based": part_based, "parts": parts,
-              "model_args": model_args or {"width": 16}, "frames": frames, "parameters": 1000, "protocol": protocol, "seed": seed,
+              "model_args": model_args or {"width": 16}, "frames": frames, "parameters": 1000, "protocol": protocol,
+              "seed": seed,
               "data": {"source": "/data/h3wb", "fingerprint": fingerprint, "splits": {"test": ["S8"]}},
               "code_version": "test", "metrics": metrics, "per_action": {},
               "training": {"epochs_done": 2, "selected_epoch": 2}, "finished": f"2026-01-01T00:00:0{seed}+00:00"}

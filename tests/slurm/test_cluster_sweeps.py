@@ -118,7 +118,8 @@ def sweep(request, tiny_data, tiny_args, tmp_path_factory):
     print(f"{cluster}, {how}: 2-task sweep in {time.monotonic() - start:.1f} s "
           f"(interrupted after {interrupted:.1f} s)")
     return SimpleNamespace(cluster=cluster, how=how, epochs=epochs, path=path, out=out, sweep=expanded,
-                           submission=submission, returncode=process.returncode, stdout=stdout, stderr=stderr, reference=reference)
+                           submission=submission, returncode=process.returncode, stdout=stdout, stderr=stderr,
+                           reference=reference)
 
 
 def _uninterrupted(config: dict, out: Path) -> dict:
