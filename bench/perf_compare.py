@@ -38,17 +38,21 @@ SWEEP_AXES = {"frames": OPERATIONS, "joints": OPERATIONS, "batch": ("train", "in
 
 
 @contextlib.contextmanager
+def _attribute(modules: list[torch.nn.Module], name: str, value):
+    """Set attribute ``name`` of every module in ``modules`` to ``value``, yield their count, then restore."""
+    before = [getattr(module, name) for module in modules]
+    for module in modules:
+        setattr(module, name, value)
+    try:
+        yield len(modules)
+    finally:
+        for module, old in zip(modules, before):
+            setattr(module, name, old)
+
+
 def sampler_path(lifter: torch.nn.Module, batched: bool | None):
     """Set the sampler path of every diffusion inside ``lifter`` (see ``GaussianDiffusion.sample``), then restore."""
-    diffusions = [m for m in lifter.modules() if isinstance(m, GaussianDiffusion)]
-    before = [d.batched for d in diffusions]
-    for diffusion in diffusions:
-        diffusion.batched = batched
-    try:
-        yield len(diffusions)
-    finally:
-        for diffusion, value in zip(diffusions, before):
-            diffusion.batched = value
+    return _attribute([m for m in lifter.modules() if isinstance(m, GaussianDiffusion)], "batched", batched)
 
 
 def attention_modules(lifter: torch.nn.Module) -> list[Attention]:
@@ -56,18 +60,9 @@ def attention_modules(lifter: torch.nn.Module) -> list[Attention]:
     return [m for m in lifter.modules() if isinstance(m, Attention)]
 
 
-@contextlib.contextmanager
 def attention_path(lifter: torch.nn.Module, fused: bool):
     """Switch every timm attention of ``lifter`` to fused SDPA (True) or explicit softmax (False), then restore."""
-    attentions = attention_modules(lifter)
-    before = [a.fused_attn for a in attentions]
-    for attention in attentions:
-        attention.fused_attn = fused
-    try:
-        yield len(attentions)
-    finally:
-        for attention, value in zip(attentions, before):
-            attention.fused_attn = value
+    return _attribute(attention_modules(lifter), "fused_attn", fused)
 
 
 def _row(model: str, fast_path: str, operation: str, fast: str, plain: str, **fields) -> dict:

@@ -75,6 +75,28 @@ def test_forward_backward_at_whole_body_size(name, frames, tiny_args):
         assert parameter.grad.abs().sum() > 0, f"{name}.{parameter_name}"
 
 
+@pytest.mark.parametrize("name, joints, frames, args", [
+    ("videopose", 17, 27, {"channels": 32, "dropout": 0.0}),
+    ("poseformer", 6, 9, {"joint_width": 8, "depth": 1, "drop_path": 0.0}),
+    ("mixste", 8, 27, {"width": 32, "depth": 2, "drop_path": 0.0}),
+])
+def test_tiny_model_overfits_fixed_windows(name, joints, frames, args, single_thread):
+    torch.manual_seed(0)
+    model = baselines.create_lifter(name, joints=joints, frames=frames, **args)
+    x2d = torch.randn(4, frames, joints, 2)
+    y3d = 0.3 * torch.tanh(x2d @ torch.randn(2, 3))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = model.loss(x2d, y3d).item()
+    for _ in range(200):
+        loss = model.loss(x2d, y3d)
+        if loss.item() < first / 10:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert model.loss(x2d, y3d).item() < first / 10
+
+
 @pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
 def test_deterministic_lifters_refuse_several_hypotheses(name, tiny_args):
     model = baselines.create_lifter(name, **tiny_args[name]).eval()

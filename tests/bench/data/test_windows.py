@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
-from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, flip
+from bench.skeleton import NUM_JOINTS, flip
 
 LENGTHS = (1, 5, 26, 27, 28, 54, 55, 100)
 
