@@ -6,8 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
-
 SET_SECTIONS = ("model_args", "parts")
 
 
@@ -64,20 +62,20 @@ def add_perf_command(commands) -> None:
 def parse_set(items: list[str]) -> dict[str, dict]:
     """``--set`` items -> {"model_args": {..}, "parts": {..}, "lifter_args": {name: {..}}}."""
     import baselines
+    from bench.config import set_overrides
 
     out: dict[str, dict] = {"model_args": {}, "parts": {}, "lifter_args": {}}
-    for item in items:
-        key, sep, value = item.partition("=")
-        section, dot, argument = key.partition(".")
-        if not sep or not dot or not argument:
-            raise ValueError(f"--set expects KEY=VALUE with KEY model_args.ARG, parts.ARG or LIFTER.ARG, got {item!r}")
+    for section, values in set_overrides(items).items():
+        if not isinstance(values, dict):
+            raise ValueError(f"--set expects KEY=VALUE with KEY model_args.ARG, parts.ARG or LIFTER.ARG, got "
+                             f"{section}={values!r}")
         if section in SET_SECTIONS:
-            out[section][argument] = yaml.safe_load(value)
+            out[section].update(values)
         elif baselines.is_lifter(section):
-            out["lifter_args"].setdefault(section, {})[argument] = yaml.safe_load(value)
+            out["lifter_args"][section] = values
         else:
-            raise ValueError(f"--set {key}: {section!r} is neither {' nor '.join(SET_SECTIONS)} nor a registered "
-                             f"lifter ({', '.join(baselines.list_lifters())})")
+            raise ValueError(f"--set {section}.*: {section!r} is neither {' nor '.join(SET_SECTIONS)} nor a "
+                             f"registered lifter ({', '.join(baselines.list_lifters())})")
     return out
 
 

@@ -92,6 +92,10 @@ def load_yaml(path: str | Path) -> dict:
     return loaded
 
 
+PRESET_PER_LIFTER = {"lifter_args": "model_args", "lifter_train": "train"}
+"""A preset's per-lifter keys, and the configuration section each lifter's fragment merges into."""
+
+
 def preset(name: str, model: str) -> dict:
     """A preset's configuration fragment for ``model``.
 
@@ -104,10 +108,9 @@ def preset(name: str, model: str) -> dict:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(known)}")
     fragment = load_yaml(path)
     fragment.pop("description", None)
-    per_lifter = fragment.pop("lifter_args", {}) or {}
-    fragment["model_args"] = {**(fragment.get("model_args") or {}), **(per_lifter.get(model) or {})}
-    per_lifter_train = fragment.pop("lifter_train", {}) or {}
-    fragment["train"] = {**(fragment.get("train") or {}), **(per_lifter_train.get(model) or {})}
+    for per_lifter_key, section in PRESET_PER_LIFTER.items():
+        per_lifter = fragment.pop(per_lifter_key, None) or {}
+        fragment[section] = {**(fragment.get(section) or {}), **(per_lifter.get(model) or {})}
     if not _generative(model, fragment["model_args"]):
         fragment.get("eval", {}).pop("hypotheses_steps", None)  # a preset's (H, K) pairs are for diffusion models
     return fragment

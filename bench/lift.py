@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from baselines.base import Lifter
-from bench import config as cfg
 from bench.data import cameras
 from bench.data.h3wb import DataError
 from bench.data.windows import TestWindows, WindowSpec
@@ -36,19 +35,8 @@ from bench.io import save_npz, save_text
 from bench.keypoints_fill import fill_track
 from bench.keypoints_io import Track, read_keypoints
 from bench.lift_aggregate import aggregate
-from bench.lifters import build_lifter
-from bench.rerun import CheckpointError, load_weights
-from bench.skeleton import HIPS_C133, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, PELVIS, add_pelvis
-
-
-@dataclass(frozen=True)
-class Model:
-    """A trained lifter and where it came from."""
-
-    lifter: Lifter
-    config: dict
-    checkpoint: Path
-    epoch: int
+from bench.rerun import Model, load_model
+from bench.skeleton import HIPS_C133, KEYPOINT_NAMES, NUM_KEYPOINTS, PELVIS, add_pelvis
 
 
 @dataclass(frozen=True)
@@ -70,40 +58,6 @@ class Lifted:
     pose_2d: np.ndarray
     hypotheses: np.ndarray
     pose_3d: np.ndarray
-
-
-def load_model(run: str | Path | None = None, checkpoint: str | Path | None = None,
-               device: str | torch.device = "cpu") -> Model:
-    """The lifter of a run folder with its weights.
-
-    Args:
-        run: a run folder (``config.yaml``, ``best.pt``); without it the folder of ``checkpoint``.
-        checkpoint: weights to load (default ``run/best.pt``).
-        device: where the lifter runs.
-
-    Raises:
-        CheckpointError: no configuration, or weights that do not fit the configured model (e.g. another
-            joint layout).
-    """
-    if run is None and checkpoint is None:
-        raise ValueError("lifting needs a trained model: pass --run DIR or --checkpoint FILE")
-    folder = Path(run) if run is not None else Path(checkpoint).parent
-    config_path = folder / "config.yaml"
-    if not config_path.exists():
-        raise CheckpointError(f"{config_path}: no run configuration; expected a run folder holding config.yaml "
-                              "(pass --run DIR with the checkpoint's run folder)")
-    config = cfg.merge(cfg.DEFAULTS, cfg.load_yaml(config_path), str(config_path))
-    device = torch.device(device)
-    lifter = build_lifter(config).to(device)
-    path = Path(checkpoint) if checkpoint is not None else folder / "best.pt"
-    try:
-        epoch = load_weights(lifter, path, device)
-    except CheckpointError as error:
-        raise CheckpointError(f"{error}; expected weights of the run's {config['model']} model over the "
-                              f"{NUM_JOINTS}-joint whole-body layout ({NUM_KEYPOINTS} COCO-WholeBody keypoints plus "
-                              f"the pelvis), {config['frames']} frames, as configured in {config_path}") from error
-    lifter.eval()
-    return Model(lifter, config, path, epoch)
 
 
 def model_input(keypoints: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:

@@ -67,8 +67,9 @@ class Run:
     def _run(self, log: logging.Logger) -> dict:
         source = data_source(self.config)
         splits = _splits(self.config["selection"])
-        sequences = {name: load_h3wb(source, subjects=list(subjects), max_gap=self.config["max_gap"])
-                     for name, subjects in splits.items()}
+        loaded = load_h3wb(source, subjects=[s for subjects in splits.values() for s in subjects],
+                           max_gap=self.config["max_gap"])   # the files are read once, for every split
+        sequences = {name: [seq for seq in loaded if seq.subject in subjects] for name, subjects in splits.items()}
         _seed_everything(self.config["seed"])
         lifter = build_lifter(self.config).to(self.device)
         optimizer = _optimizer(lifter, self.config["train"])
