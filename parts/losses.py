@@ -20,11 +20,11 @@ from parts.frames import PartLayout
 ERRORS = ("mpjpe", "mse")
 
 
-def _normalized(weights: torch.Tensor, joints: int) -> torch.Tensor:
-    """Check (J,) positive weights and scale them to mean 1."""
+def normalized_weights(weights: torch.Tensor, joints: int) -> torch.Tensor:
+    """Check (J,) positive weights and scale them to mean 1 (once, where the weights are made)."""
     if tuple(weights.shape) != (joints,):
         raise ValueError(f"weights: expected ({joints},) per-joint weights, got shape {tuple(weights.shape)}")
-    if not bool((weights > 0).all()):
+    if not weights.is_meta and not bool((weights > 0).all()):   # a model built on "meta" has no values yet
         raise ValueError(f"weights: expected positive per-joint weights, got minimum {weights.min().item()}")
     return weights / weights.mean()
 
@@ -41,6 +41,15 @@ def pose_error(pred: torch.Tensor, target: torch.Tensor, error: str = "mpjpe",
     Returns:
         The scalar loss.
     """
+    if weights is not None:
+        weights = normalized_weights(weights.to(pred), pred.shape[-2])
+    return weighted_error(pred, target, error, weights)
+
+
+def weighted_error(pred: torch.Tensor, target: torch.Tensor, error: str,
+                   weights: torch.Tensor | None) -> torch.Tensor:
+    """``pose_error`` with ``weights`` already normalized (``normalized_weights``): the per-step training loss,
+    which never reads a value back from the device."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and "
                          f"{tuple(target.shape)}")
@@ -50,7 +59,7 @@ def pose_error(pred: torch.Tensor, target: torch.Tensor, error: str = "mpjpe",
     if error == "mse":
         per_joint = per_joint.square()
     if weights is not None:
-        per_joint = per_joint * _normalized(weights.to(per_joint), pred.shape[-2])
+        per_joint = per_joint * weights
     return per_joint.mean()
 
 

@@ -36,7 +36,7 @@ from baselines.base import Lifter
 from baselines.registry import create_lifter
 from bench.skeleton import NUM_JOINTS
 from parts.frames import DEFAULT_ATTACH, PartLayout
-from parts.losses import ERRORS, balanced_weights, part_loss, whole_body_loss
+from parts.losses import ERRORS, balanced_weights, normalized_weights, weighted_error
 from parts.widths import PART_TYPES, count_parameters, part_sizes
 
 HANDS_MODES = ("joint", "shared")
@@ -180,6 +180,11 @@ class PartLifter(Lifter):
         self.widths = dict(widths or {})
         self.options: dict = {}  # the resolved part_based options, for run records
         self.register_buffer("weights", weights, persistent=False)
+        # What the loss multiplies by, checked and scaled to mean 1 once: all tokens for the part loss, the
+        # whole-body joints (the first tokens) for the whole-body loss.
+        loss_weights = None if weights is None else weights if loss == "part" else weights[:NUM_JOINTS]
+        self.register_buffer("loss_weights", None if loss_weights is None
+                             else normalized_weights(loss_weights, len(loss_weights)), persistent=False)
 
     def part_networks(self) -> dict[str, nn.Module]:
         """Part type -> its network (a sub-lifter or a denoiser); empty for one whole network (``split=False``)."""
@@ -207,12 +212,7 @@ class PartLifter(Lifter):
 
     def loss(self, x2d: torch.Tensor, y3d: torch.Tensor) -> torch.Tensor:
         """The part loss (Eq. 2) or the whole-body loss (Eq. 3) on one batch, MPJPE or squared error."""
-        pred, target = self._local_pair(x2d, y3d)
-        if self.loss_space == "part":
-            return part_loss(pred, target, self.error, self.weights)
-        # The whole-body joints are the first tokens, so their weights are the first ones too.
-        weights = None if self.weights is None else self.weights[:NUM_JOINTS]
-        return whole_body_loss(pred, self.target_frames(y3d), self.layout, self.error, weights)
+        return weighted_error(*self.training_pair(x2d, y3d), self.error, self.loss_weights)
 
     @torch.no_grad()
     def predict(self, x2d: torch.Tensor, hypotheses: int = 1, steps: int = 1,
