@@ -26,6 +26,11 @@ def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).norm(dim=-1).mean()
 
 
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (buffers such as BatchNorm statistics are not counted)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
 class Lifter(nn.Module):
     """Base class of every lifter.
 

@@ -46,8 +46,6 @@ def add_lift_command(commands) -> None:
 def _lift(args) -> int:
     from bench.lift import lift_file
 
-    if args.run is None and args.checkpoint is None:
-        raise ValueError("bench lift needs a trained model: pass --run DIR or --checkpoint FILE")
     formats = tuple(f for f in args.render if f != "none")
     out = args.out or Path("results/lift") / args.input.stem
     summaries = lift_file(args.input, out, run=args.run, checkpoint=args.checkpoint, image_size=args.image_size,

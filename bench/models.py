@@ -5,11 +5,8 @@ import torch
 from tabulate import tabulate
 
 import baselines
+from baselines.base import count_parameters
 
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of trainable parameters (buffers such as BatchNorm statistics are not counted)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def lifter_rows(joints: int, frames: int, pattern: str = "*") -> list[dict]:

@@ -39,7 +39,7 @@ from baselines.base import Lifter
 from bench.data.windows import WindowSpec
 from bench.evaluation import autocast
 from bench.lifters import compile_networks
-from bench.models import count_parameters
+from baselines.base import count_parameters
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 DTYPES = ("fp32", "bf16")

@@ -26,6 +26,7 @@ import torch
 from tabulate import tabulate
 from timm.layers.attention import Attention
 
+from baselines.base import count_parameters
 from baselines.diffusion import GaussianDiffusion
 from bench.lifters import compile_networks
 from bench.perf import (MB, OPERATIONS, PerfSettings, format_number, is_part_based, make_lifter, measure_lifter,
@@ -121,7 +122,7 @@ def part_rows(name: str, settings: PerfSettings) -> list[dict]:
         vanilla, part = counterparts(name, settings)
     except ValueError as error:
         return [_row(name, "part-based", "forward", "part-based", "vanilla", note=f"cannot build: {error}")]
-    counts = [sum(p.numel() for p in model.parameters()) for model in (part, vanilla)]
+    counts = [count_parameters(model) for model in (part, vanilla)]
     labels = (f"part-based, {counts[0]:,} params", f"vanilla, {counts[1]:,} params")
     bf16, batch = settings.dtype == "bf16", settings.batch
     forward = _timed_row(_row(name, "part-based", f"forward, B={batch}", *labels),

@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.data import ensure_synthetic
 from bench.data.h3wb import dataset_files
 from bench.io import save_text
-from bench.models import count_parameters
+from baselines.base import count_parameters
 
 
 def data_source(config: dict) -> Path:

@@ -71,7 +71,7 @@ def load_model(run: str | Path | None = None, checkpoint: str | Path | None = No
             joint layout).
     """
     if run is None and checkpoint is None:
-        raise ValueError("a trained model is needed: pass --run DIR or --checkpoint FILE")
+        raise ValueError("this command needs a trained model: pass --run DIR or --checkpoint FILE")
     folder = Path(run) if run is not None else Path(checkpoint).parent
     config_path = folder / "config.yaml"
     if not config_path.exists():

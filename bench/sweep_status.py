@@ -107,12 +107,12 @@ def failed_state(job: JobRef, run_folder: Path) -> RunState:
     error = "the job ended without a result (killed or cancelled?)"
     if job.cluster == "debug":
         error = "it ran inside a `bench sweep --cluster debug` process that did not finish it; see its output"
-    if job.cluster == "slurm":
-        error += f"; SLURM state: {_sacct_state(job.job_id)}"
     if paths.result_pickle.exists():
         outcome, value = pickle_load(paths.result_pickle)
         lines = [line for line in str(value).splitlines() if line.strip()]
         error = lines[-1].strip() if outcome == "error" and lines else f"the job returned {value!r} without a record"
+    elif job.cluster == "slurm":   # no result: ask SLURM why (one sacct call, only when it can tell us something)
+        error += f"; SLURM state: {_sacct_state(job.job_id)}"
     for log in (paths.stderr, run_folder / "log.txt"):
         tail = tail_lines(log)
         if tail:

@@ -27,7 +27,7 @@ from bench.data.windows import TestWindows, TrainWindows, WindowSpec
 from bench.evaluation import autocast, evaluate, pair_name
 from bench.io import atomic_path, save_text
 from bench.lifters import build_lifter, compile_networks
-from bench.models import count_parameters
+from baselines.base import count_parameters
 from bench.records import data_source, write_record
 
 VALIDATION_PAIR = (1, 1)

@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
+from baselines.base import count_parameters
 from baselines.registry import create_lifter, model_defaults
 from bench.skeleton import NUM_JOINTS
 
@@ -43,10 +44,6 @@ UNIFORM_WIDTH = 288
 WIDTH_MODES = ("balanced", "uniform", "match")
 MATCH_TOLERANCE = 0.01
 
-
-def count_parameters(module: torch.nn.Module) -> int:
-    """Number of trainable parameters (buffers are not counted)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 @dataclass(frozen=True)

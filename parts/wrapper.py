@@ -32,12 +32,12 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from baselines.base import Lifter
+from baselines.base import Lifter, count_parameters
 from baselines.registry import create_lifter
 from bench.skeleton import NUM_JOINTS
 from parts.frames import DEFAULT_ATTACH, PartLayout
 from parts.losses import ERRORS, balanced_weights, normalized_weights, weighted_error
-from parts.widths import PART_TYPES, count_parameters, part_sizes
+from parts.widths import PART_TYPES, part_sizes
 
 HANDS_MODES = ("joint", "shared")
 LOSSES = ("part", "wb")

@@ -1,5 +1,6 @@
 """Sweep files without a cluster: expansion, run ids, errors, skipping finished runs, the sbatch script, states."""
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -135,14 +136,16 @@ def test_sweep_skips_finished_runs_and_reports_a_failed_one_while_the_rest_goes_
 
 
 def test_sbatch_script_matches_the_recorded_one():
-    """Like submitit's own sbatch test: delete the record file to regenerate it when a change is intended."""
+    """Like submitit's own sbatch test: when a change is intended, regenerate the record with
+    ``BENCH_RECORD_SBATCH=1 python -m pytest tests/bench/test_sweeps.py``."""
     settings = {**EXECUTOR_DEFAULTS, "partition": "gpu", "gpus_per_node": 1, "cpus_per_task": 8, "mem_gb": 32,
                 "timeout_min": 720, "array_parallelism": 2, "signal_delay_s": 120}
     text = sbatch_script(settings, "table1", Path("/results/sweeps/table1/SUBMISSION"), tasks=3, python="python")
-    if not SBATCH_RECORD.exists():
+    if os.environ.get("BENCH_RECORD_SBATCH") == "1":
         SBATCH_RECORD.write_text(text)
     recorded = SBATCH_RECORD.read_text()
-    assert text.splitlines() == recorded.splitlines(), f"sbatch script changed; delete {SBATCH_RECORD} if intended"
+    assert text.splitlines() == recorded.splitlines(), \
+        f"sbatch script changed; regenerate {SBATCH_RECORD} with BENCH_RECORD_SBATCH=1 if intended"
     for line in ("#SBATCH --array=0-2%2", "#SBATCH --requeue", "#SBATCH --signal=USR2@120", "#SBATCH --time=720",
                  "#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8", "#SBATCH --mem=32768MB",
                  "#SBATCH --partition=gpu", "#SBATCH --job-name=bench-table1"):

@@ -4,7 +4,8 @@ import torch
 
 import baselines
 from bench.skeleton import NUM_JOINTS
-from parts.widths import MATCH_TOLERANCE, count_parameters, part_sizes, width_spec
+from baselines.base import count_parameters
+from parts.widths import MATCH_TOLERANCE, part_sizes, width_spec
 
 # Joints of each part network with attach="roots" (body + 3 anchor tokens) and with the reference layout.
 ROOTS_JOINTS = {"body": 27, "face": 68, "hands": 42}
