@@ -65,11 +65,11 @@ def frame_errors(lifter, windows: TestWindows, *, hypotheses: int, steps: int, p
         errors = hypothesis_errors(pred, gt, mask, protocol=protocol)
         for estimator, values in errors.items():
             for key, value in values.items():
-                outputs.setdefault(estimator, {}).setdefault(key, []).append(value.cpu())
+                outputs.setdefault(estimator, {}).setdefault(key, []).append(value)   # copied once, at the end
         indices.append(frame_index)
-        masks.append(mask.cpu())
-    frame_index, mask = torch.cat(indices), torch.cat(masks)
-    return {estimator: {key: windows.scatter(torch.cat(parts).double(), frame_index, mask).numpy()
+        masks.append(mask)
+    frame_index, mask = torch.cat(indices), torch.cat(masks).cpu()
+    return {estimator: {key: windows.scatter(torch.cat(parts).cpu().double(), frame_index, mask).numpy()
                         for key, parts in values.items()} for estimator, values in outputs.items()}
 
 
@@ -95,12 +95,12 @@ def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", fli
     lifter.eval()
     if not lifter.generative:
         pairs = [(1, 1)]
+    actions = np.array([action.split(" ")[0] for action in windows.frame_action])
     results = {}
     for hypotheses, steps in pairs:
         per_frame = frame_errors(lifter, windows, hypotheses=hypotheses, steps=steps, protocol=protocol,
                                  flip_test=flip_test, batch_size=batch_size, device=device, seed=seed, bf16=bf16,
                                  progress=progress)
-        actions = np.array([action.split(" ")[0] for action in windows.frame_action])
         results[pair_name(hypotheses, steps)] = {"overall": summarize_frames(per_frame),
                                                  "per_action": summarize_frames(per_frame, actions)}
     return results
