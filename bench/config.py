@@ -125,13 +125,15 @@ def _generative(model: str, model_args: dict) -> bool:
         return create_lifter(model, **model_args).generative
 
 
-def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str | None = None) -> dict:
+def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str | None = None,
+            flags_where: str = "command line") -> dict:
     """The full configuration of a run.
 
     Args:
         flags: overrides from the command line (nested like ``DEFAULTS``; None values are ignored).
         config_file: a YAML file of overrides.
         preset_name: a preset in ``configs/presets`` (e.g. ``quick`` or ``paper``).
+        flags_where: where the flags came from, named in errors about them (e.g. a sweep file's entry).
     """
     from_file = load_yaml(config_file) if config_file else {}
     flags = _drop_none(flags)
@@ -145,7 +147,7 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
     if preset_name:
         config = merge(config, preset(preset_name, model), f"preset {preset_name}")
     config = merge(config, from_file, str(config_file))
-    config = merge(config, flags, "command line")
+    config = merge(config, flags, flags_where)
     check(config)
     check_lifter(config)
     return config

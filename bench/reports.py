@@ -15,15 +15,15 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from bench import config as cfg
 from bench.report_tables import (PAPER_RESULTS, PART_OPTIONS, PaperRow, PaperTable, ReportError, expand_pairs,
                                  load_paper_tables, parts_key)
 
 PROTOCOLS = {"h3wb": "the official H3WB leaderboard definitions",
              "pafuse": "the PAFUSE reference code's definitions"}
 _PAIR = re.compile(r"^H(\d+)-K(\d+)$")
-_SETTING_EXCLUDES = ("seed", "device", "compile", "model", "part_based", "parts", "frames", "data", "synthetic")
+_SETTING_EXCLUDES = (*cfg.NOT_IN_RUN_ID, "seed", "model", "part_based", "parts", "frames", "data", "synthetic")
 """Config keys that runs compared with each other may differ in: what the comparison is about, what does not change
 results, and where the data came from (its fingerprint, which is kept, says what it is)."""
 MATCH_KEYS = ["model", "part_based", "frames", "parts", "hypotheses", "steps", "estimator"]
@@ -134,7 +134,7 @@ def _setting(path: Path, record: dict) -> str:
     model_args = _shared_args(record)
     config_path = path.with_name("config.yaml")
     if config_path.exists():
-        config = yaml.safe_load(config_path.read_text()) or {}
+        config = cfg.load_yaml(config_path)
         config = {k: v for k, v in config.items() if k not in _SETTING_EXCLUDES}
         config["model_args"] = model_args
         config["eval"] = {k: v for k, v in (config.get("eval") or {}).items() if k != "hypotheses_steps"}

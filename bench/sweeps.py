@@ -173,8 +173,7 @@ def bookkeeping_folder(out: str | Path, name: str) -> Path:
 def _resolve(fragment: dict, entry: dict, label: str, preset: str | None, path: Path) -> SweepRun:
     where = f"{path}: {label}"
     try:
-        cfg.merge(cfg.DEFAULTS, fragment, where)  # unknown keys, named by their place in the sweep file
-        config = cfg.resolve(fragment, preset_name=preset)
+        config = cfg.resolve(fragment, preset_name=preset, flags_where=where)
     except cfg.ConfigError as error:
         message = str(error)
         raise SweepError(message if message.startswith(where) else f"{where}: {message}") from error
