@@ -34,11 +34,10 @@ from typing import Callable
 import torch
 from tabulate import tabulate
 
-import baselines
 from baselines.base import Lifter
 from bench.data.windows import WindowSpec
 from bench.evaluation import autocast
-from bench.lifters import compile_networks
+from bench.lifters import compile_networks, create, is_part_based
 from baselines.base import count_parameters
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
@@ -226,15 +225,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-@functools.cache
-def is_part_based(name: str) -> bool:
-    """Whether the registered lifter ``name`` is part-based itself (e.g. pafuse); cached: a meta build takes ~0.5 s."""
-    from parts import PartLifter
-
-    with torch.device("meta"):
-        return isinstance(baselines.create_lifter(name), PartLifter)
-
-
 def make_lifter(name: str, settings: PerfSettings, part_based: bool | None = None) -> Lifter:
     """The lifter ``name`` at the settings' J, N and sizes, on the settings' device, compiled if asked.
 
@@ -247,19 +237,13 @@ def make_lifter(name: str, settings: PerfSettings, part_based: bool | None = Non
     Raises:
         ValueError: the lifter does not accept these sizes or options (the message names them).
     """
-    from parts import part_based as wrap
-
     part_based = settings.part_based if part_based is None else part_based
     args = {**settings.model_args, **settings.lifter_args.get(name, {})}
+    parts = settings.parts if part_based or is_part_based(name) else {}
     torch.manual_seed(settings.seed)
     try:
-        if is_part_based(name):
-            lifter = baselines.create_lifter(name, joints=settings.joints, frames=settings.frames,
-                                             **settings.parts, **args)
-        elif part_based:
-            lifter = wrap(name, joints=settings.joints, frames=settings.frames, **settings.parts, **args)
-        else:
-            lifter = baselines.create_lifter(name, joints=settings.joints, frames=settings.frames, **args)
+        lifter = create(name, joints=settings.joints, frames=settings.frames, part_based=part_based, parts=parts,
+                        model_args=args)
     except TypeError as error:
         raise ValueError(f"{name}: does not accept {sorted({**settings.parts, **args})}: {error}") from error
     lifter = lifter.to(settings.torch_device)

@@ -28,9 +28,9 @@ from timm.layers.attention import Attention
 
 from baselines.base import count_parameters
 from baselines.diffusion import GaussianDiffusion
-from bench.lifters import compile_networks
-from bench.perf import (MB, OPERATIONS, PerfSettings, format_number, is_part_based, make_lifter, measure_lifter,
-                        predictor, synchronize, time_calls, train_step)
+from bench.lifters import compile_networks, is_part_based
+from bench.perf import (MB, OPERATIONS, PerfSettings, format_number, make_lifter, measure_lifter, predictor,
+                        synchronize, time_calls, train_step)
 
 FAST_PATHS = ("sampler", "part-based", "bf16", "compile", "fused-attention")
 SWEEP_AXES = {"frames": OPERATIONS, "joints": OPERATIONS, "batch": ("train", "infer"),

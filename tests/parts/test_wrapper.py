@@ -4,21 +4,17 @@ import torch
 from torch import nn
 
 import baselines
+from bench.lifters import is_part_based
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, PARTS, flip
 from parts.frames import PartLayout
 from parts.losses import pose_error
-from parts.wrapper import Member, PartLifter, PartSplit, SplitLifter, mirror_x, part_based
+from parts.wrapper import Member, PartSplit, SplitLifter, mirror_x, part_based
 
 PERMUTATION = torch.as_tensor(FLIP_PERMUTATION)
 LEFT, RIGHT = list(PARTS["left_hand"]), list(PARTS["right_hand"])
 
 
-def _is_part_based(name):
-    with torch.device("meta"):
-        return isinstance(baselines.create_lifter(name), PartLifter)
-
-
-WHOLE_BODY_LIFTERS = [name for name in baselines.list_lifters() if not _is_part_based(name)]
+WHOLE_BODY_LIFTERS = [name for name in baselines.list_lifters() if not is_part_based(name)]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
