@@ -24,7 +24,7 @@ from tqdm import tqdm
 from bench import config as cfg
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
-from bench.evaluation import autocast, evaluate, pair_name
+from bench.evaluation import autocast, evaluate, pair_name, to_device
 from bench.io import atomic_path, save_text
 from bench.lifters import build_lifter, compile_networks
 from baselines.base import count_parameters
@@ -132,7 +132,7 @@ class Run:
         bar = tqdm(train.batches(batch_size, epoch=epoch), total=-(-len(train) // batch_size), leave=False,
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         for step, (x2d, y3d) in enumerate(bar):
-            x2d, y3d = _to_device(x2d, self.device), _to_device(y3d, self.device)
+            x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
             with autocast(self.device, self.config["bf16"]):
                 loss = lifter.loss(x2d, y3d)
             optimizer.zero_grad(set_to_none=True)
@@ -163,14 +163,6 @@ class Run:
                               metrics, state)
         log.info("record written to %s", self.record_path)
         return record
-
-
-def _to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A host batch on ``device``. On CUDA it goes through pinned (page-locked) memory with a non-blocking copy,
-    which lets the transfer overlap the kernels still queued; elsewhere a plain ``.to`` (a no-op on CPU)."""
-    if device.type != "cuda":
-        return batch.to(device)
-    return batch.pin_memory().to(device, non_blocking=True)
 
 
 def _splits(selection: str) -> dict[str, tuple[str, ...]]:

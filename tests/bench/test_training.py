@@ -4,9 +4,9 @@ import copy
 import torch
 
 from bench import config as cfg
-from bench import training
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TrainWindows, WindowSpec
+from bench.evaluation import to_device
 from bench.lifters import build_lifter
 from bench.training import Run
 
@@ -46,4 +46,4 @@ def test_an_epoch_reads_the_loss_once_and_averages_it_as_before(tiny_data, tiny_
 
 def test_batches_are_moved_without_a_copy_on_cpu():
     batch = torch.rand(2, 3, 4)
-    assert training._to_device(batch, torch.device("cpu")) is batch
+    assert to_device(batch, torch.device("cpu")) is batch
