@@ -53,5 +53,6 @@ def compile_networks(lifter: torch.nn.Module, backend: str = "inductor") -> None
     dynamic because part networks share one ``forward`` at several joint counts, and batch sizes vary.
     """
     for module in lifter.modules():
-        if isinstance(module, Lifter) and not module.generative and type(module).__module__.startswith("baselines"):
+        innermost = not any(isinstance(inner, Lifter) for inner in module.modules() if inner is not module)
+        if isinstance(module, Lifter) and not module.generative and innermost:   # the networks, not their wrappers
             module.compile(backend=backend, dynamic=True)
