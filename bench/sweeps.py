@@ -37,7 +37,7 @@ EXECUTOR_DEFAULTS: dict = {
     "max_num_timeout": 3,     # requeues after a time limit before the run counts as failed
 }
 FILE_KEYS = ("name", "description", "base", "grid", "runs", "seeds", "executor", "preset_executor")
-TABLE_KEYS = ("model", "part_based", "frames", "eval.hypotheses_steps", "seed", "device")
+TABLE_KEYS = ("model", "part_based", "frames", "eval.hypotheses_steps", "seed")
 """Settings shown in their own columns of the run table; the rest of an entry shows as its changes."""
 
 
