@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import baselines
-from bench.lifters import is_part_based
+from bench.runs.lifters import is_part_based
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, PARTS, flip
 from parts.frames import PartLayout
 from parts.losses import pose_error

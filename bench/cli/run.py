@@ -1,0 +1,136 @@
+"""``bench run`` and ``bench eval``: the flags, and how they map onto a run configuration."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+COLUMNS = ("WB", "PB", "Body", "Face", "Hands")
+
+
+def add_run_command(commands) -> None:
+    run = commands.add_parser(
+        "run", help="train and evaluate a lifter (vanilla or part-based)",
+        description="Train a lifter on the train subjects, keep the epoch best on the validation subject (S7), and "
+                    "evaluate it on the test subject (S8). Settings come from the lifter's reference recipe "
+                    "(configs/models/NAME.yaml) < --preset < --config < flags. The run folder is derived from the "
+                    "resolved configuration: the same command resumes an interrupted run and skips a finished one.")
+    run.add_argument("--model", help="registered lifter name (see `python -m bench models`)")
+    run.add_argument("--part-based", action="store_true", default=None,
+                     help="wrap the lifter with the part-based wrapper (body, face and hands in local frames)")
+    run.add_argument("--frames", type=int, help="frames per window N (default 27)")
+    run.add_argument("--data", type=Path, help="folder with H3WB's official npz files (default: the synthetic set)")
+    run.add_argument("--epochs", type=int, help="training epochs (default: the lifter's reference recipe)")
+    run.add_argument("--batch-size", type=int, help="training windows per batch (default: the reference recipe)")
+    run.add_argument("--lr", type=float, help="initial learning rate (default: the reference recipe)")
+    run.add_argument("--hypotheses", type=int, nargs="+",
+                     help="hypotheses H to evaluate with, one per --steps value (generative lifters), e.g. 1 20 300")
+    run.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses, e.g. 1 10 5")
+    run.add_argument("--protocol", choices=("h3wb", "pafuse"),
+                     help="metric protocol: h3wb (official leaderboard, default) or pafuse (the reference code's)")
+    run.add_argument("--selection", choices=("val", "last"),
+                     help="val (default): train on S1 S5 S6 and keep the epoch best on S7; last: train on S1 S5 S6 "
+                          "S7 and keep the last epoch. The test subject S8 is never used to select")
+    run.add_argument("--seed", type=int, help="random seed (default 0); the same seed gives the same metrics")
+    run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    run.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast for training and evaluation")
+    run.add_argument("--compile", action="store_true", default=None,
+                     help="torch.compile the networks (worth it on GPUs; slow to start on CPU)")
+    run.add_argument("--preset", help="a preset in configs/presets: quick (CPU smoke run, minutes) or paper")
+    run.add_argument("--config", type=Path, help="a YAML file of configuration overrides")
+    run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                     help="override any configuration key, dotted for nested keys, value parsed as YAML "
+                          "(e.g. train.lr_decay=0.99 model_args.depth=4)")
+    run.add_argument("--out", type=Path, default=Path("results/runs"), help="folder of run folders")
+    run.add_argument("--resume", action="store_true",
+                     help="require an interrupted run to resume (error if none); an identical command resumes anyway")
+    parts = run.add_argument_group("part-based options (with --part-based, or for pafuse)")
+    parts.add_argument("--widths", help="balanced (paper), uniform, match (same parameter count as vanilla)")
+    parts.add_argument("--hands", choices=("joint", "shared"),
+                       help="joint: one network over both hands (reference); shared: one hand network, left mirrored")
+    parts.add_argument("--attach", choices=("reference", "roots"),
+                       help="reassembly: reference (parts hang from the body nose and wrists) or roots (the body "
+                            "network also predicts each part's root)")
+    parts.add_argument("--part-loss", choices=("part", "wb"), help="part: loss in local frames (paper Eq. 2); wb: "
+                                                                    "whole-body loss after reassembly (Eq. 3)")
+    parts.add_argument("--error", choices=("mpjpe", "mse"), help="loss on joint errors: MPJPE or squared error")
+    parts.add_argument("--no-shift", action="store_true", default=None,
+                       help="ablation: no part-frame shift (every part rooted at the pelvis)")
+    parts.add_argument("--no-split", action="store_true", default=None,
+                       help="ablation: one network for all parts (part-frame shift only, weighted loss)")
+    run.set_defaults(func=_run)
+
+
+def add_eval_command(commands) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="re-evaluate a finished or interrupted run",
+        description="Evaluate a run's selected checkpoint (or another checkpoint) on the test subject, with other "
+                    "hypotheses/steps or another protocol, and save the result in the run folder.")
+    evaluate.add_argument("--run", type=Path, required=True, help="the run folder (holds config.yaml)")
+    evaluate.add_argument("--checkpoint", type=Path, help="checkpoint file (default: RUN/best.pt)")
+    evaluate.add_argument("--hypotheses", type=int, nargs="+", help="hypotheses H, one per --steps value")
+    evaluate.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses")
+    evaluate.add_argument("--protocol", choices=("h3wb", "pafuse"), help="metric protocol (default: the run's)")
+    evaluate.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
+    evaluate.set_defaults(func=_eval)
+
+
+def _pairs(args) -> list[list[int]] | None:
+    if args.hypotheses is None and args.steps is None:
+        return None
+    hypotheses, steps = args.hypotheses or [1] * len(args.steps), args.steps or [1] * len(args.hypotheses)
+    if len(hypotheses) != len(steps):
+        raise ValueError(f"--hypotheses and --steps pair up: got {len(hypotheses)} and {len(steps)} values")
+    return [[h, k] for h, k in zip(hypotheses, steps)]
+
+
+def flags_to_config(args) -> dict:
+    """The nested configuration overrides that the command-line flags ask for (None where a flag is unset)."""
+    flags = {
+        "model": args.model, "part_based": args.part_based, "frames": args.frames, "data": args.data and str(args.data),
+        "selection": args.selection, "seed": args.seed, "device": args.device, "bf16": args.bf16,
+        "compile": args.compile,
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr},
+        "eval": {"protocol": args.protocol, "hypotheses_steps": _pairs(args)},
+        "parts": {"widths": args.widths, "hands": args.hands, "attach": args.attach, "loss": args.part_loss,
+                  "error": args.error, "shift": False if args.no_shift else None,
+                  "split": False if args.no_split else None},
+    }
+    from bench.runs.config import set_overrides
+
+    return set_overrides(args.set, into=flags)
+
+
+def summary_table(metrics: dict) -> str:
+    """One row per (H, K) and estimator: WB, PB, Body, Face, Hands in mm."""
+    rows = [[pair, estimator] + [f"{values[c]:.1f}" for c in COLUMNS]
+            for pair, estimators in metrics.items() for estimator, values in estimators.items()]
+    return tabulate(rows, headers=["H-K", "estimator", *COLUMNS], tablefmt="github", disable_numparse=True)
+
+
+def _run(args) -> int:
+    from bench.runs import config as cfg
+    from bench.runs.training import Run
+
+    config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
+    run = Run(config, out=args.out, progress=True)
+    if args.resume and not (run.folder / "last.pt").exists():
+        raise ValueError(f"--resume: {run.folder} has no checkpoint to resume from")
+    record = run()
+    print(f"run {record['run_id']}: {record['model']}{' (part-based)' if record['part_based'] else ''}, "
+          f"{record['parameters']:,} parameters, {record['training']['epochs_done']} epochs in "
+          f"{record['training']['seconds']:.0f} s, epoch {record['training']['selected_epoch']} selected, "
+          f"protocol {record['protocol']}")
+    print(summary_table(record["metrics"]))
+    print(f"record: {run.record_path}")
+    return 0
+
+
+def _eval(args) -> int:
+    from bench.runs.rerun import evaluate_run
+
+    result, path = evaluate_run(args.run, checkpoint=args.checkpoint, pairs=_pairs(args), protocol=args.protocol,
+                                device=args.device)
+    print(summary_table(result["metrics"]))
+    print(f"saved: {path}")
+    return 0

@@ -1,0 +1,1 @@
+"""``bench perf``: what each lifter costs, measured, and each fast path against its plain counterpart."""

@@ -1,0 +1,1 @@
+"""One run: its configuration, its lifter, training, evaluation, checkpoints and record."""

@@ -1,0 +1,254 @@
+"""`bench perf`: every fast path computes what its plain counterpart computes, and the report has every field.
+
+Tiny models on CPU; no assertion is about speed (timings on shared machines are noise), only about values, shapes
+and the report's structure.
+"""
+import copy
+import json
+import math
+import mmap
+
+import pytest
+import torch
+
+import baselines
+from baselines.diffusion import BATCHED_DEVICE_TYPES, batched_by_default
+from bench.runs import config as cfg
+from bench.perf import measure as perf
+from bench.cli import build_parser, main
+from bench.cli.perf import settings_from_args
+from bench.runs.lifters import compile_networks
+from bench.perf.measure import PerfSettings, make_lifter, measure_lifter, predictor, time_calls
+from bench.perf.compare import FAST_PATHS, attention_modules, attention_path, sampler_path
+
+FRAMES = 5
+BF16_TOLERANCE = 0.05
+"""bf16 keeps 8 significant bits (relative rounding 2^-9 per operation); through a few layers of a tiny random
+network the outputs stay within 5% of the output scale, while any real bug (wrong layer, wrong dtype cast back)
+shows up at the scale of the outputs themselves."""
+ROW_FIELDS = {"model", "part_based", "generative", "parameters", "train_windows_per_s", "infer_latency_ms",
+              "infer_windows_per_s", "sample_ms", "peak_memory_mb", "note"}
+COMPARE_FIELDS = {"model", "fast_path", "operation", "fast", "plain", "fast_ms", "plain_ms", "speedup",
+                  "max_abs_diff", "fast_peak_mb", "plain_peak_mb", "note"}
+MACHINE_FIELDS = {"cpu", "cores", "torch_threads", "load_average", "torch", "cuda", "python", "platform", "device",
+                  "device_name", "dtype", "compile", "memory"}
+
+
+def tiny(tiny_args, **changes) -> PerfSettings:
+    return PerfSettings(frames=FRAMES, hypotheses=2, steps=2, batch=2, repeats=1, warmup=0, lifter_args=tiny_args,
+                        **changes)
+
+
+def tiny_flags(*models: str) -> list[str]:
+    return ["perf", "--models", *models, "--frames", str(FRAMES), "--hypotheses", "2", "--steps", "2", "--batch",
+            "2", "--repeats", "1", "--warmup", "0", "--device", "cpu", "--set", "mixste.width=16", "mixste.depth=1",
+            "mixste.heads=1", "d3dp.width=16", "d3dp.depth=1", "d3dp.heads=1", "pafuse.width=16", "pafuse.depth=1"]
+
+
+@pytest.mark.parametrize("name", ["d3dp", "pafuse"])
+def test_batched_sampler_equals_one_forward_per_hypothesis_and_flip(name, tiny_args, single_thread):
+    lifter = make_lifter(name, tiny(tiny_args))
+    sample = predictor(lifter, 2, False, hypotheses=3, steps=2, flip=True)
+    with sampler_path(lifter, True) as count:
+        batched = sample()
+    with sampler_path(lifter, False):
+        apart = sample()
+    default = sample()
+    assert count == 1 and batched.shape == (2, 3, FRAMES, 134, 3)
+    torch.testing.assert_close(batched, apart, atol=1e-5, rtol=0)
+    torch.testing.assert_close(default, batched, atol=1e-5, rtol=0)
+    assert (batched[:, 0] - batched[:, 1]).abs().max() > 1e-3   # the hypotheses are distinct draws
+    assert all(d.batched is None for d in lifter.modules() if hasattr(d, "batched"))   # restored
+
+
+def test_sampler_default_is_chosen_per_device_and_the_attribute_overrides_it(tiny_args, single_thread):
+    assert batched_by_default("cuda:0") and batched_by_default(torch.device("cuda"))
+    assert not batched_by_default("cpu") and "cpu" not in BATCHED_DEVICE_TYPES   # measured: README "Performance"
+    lifter = baselines.create_lifter("d3dp", frames=FRAMES, **tiny_args["d3dp"]).eval()
+    calls = []
+    lifter.diffusion.denoiser.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    x2d = torch.rand(2, FRAMES, 134, 2)
+    permutation = perf.flip_permutation(lifter)
+    for batched, expected in ((True, [2 * 3 * 2] * 2), (False, [2] * (3 * 2 * 2))):
+        calls.clear()
+        with sampler_path(lifter, batched):
+            lifter.predict(x2d, hypotheses=3, steps=2, flip_permutation=permutation)
+        assert calls == expected   # (B * H * 2 flips) once per step, or B per hypothesis, flip and step
+    calls.clear()
+    lifter.predict(x2d, hypotheses=3, steps=2, flip_permutation=permutation)
+    assert len(calls) == (2 if batched_by_default("cpu") else 12)
+
+
+def test_fused_attention_equals_explicit_softmax_attention(tiny_args, single_thread):
+    lifter = make_lifter("mixste", tiny(tiny_args))
+    forward = predictor(lifter, 2, False)
+    assert len(attention_modules(lifter)) == 2 and all(a.fused_attn for a in attention_modules(lifter))
+    with attention_path(lifter, False) as count:
+        explicit = forward()
+        assert count == 2 and not any(a.fused_attn for a in attention_modules(lifter))
+    fused = forward()
+    assert all(a.fused_attn for a in attention_modules(lifter))   # restored: fused is timm's default
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
+    assert fused.abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("name", ["mixste", "pafuse"])
+def test_bf16_autocast_stays_within_its_tolerance_of_fp32(name, tiny_args, single_thread):
+    lifter = make_lifter(name, tiny(tiny_args))
+    fp32, bf16 = predictor(lifter, 2, False)(), predictor(lifter, 2, True)().float()
+    scale = fp32.abs().max()
+    assert scale > 1e-2 and (bf16 - fp32).abs().max() <= BF16_TOLERANCE * scale
+    assert not torch.equal(bf16, fp32)   # autocast did run in bf16
+
+
+def test_compiled_networks_equal_eager_ones(tiny_args, single_thread):
+    torch._dynamo.reset()
+    lifter = make_lifter("d3dp", tiny(tiny_args))
+    compiled = copy.deepcopy(lifter)
+    compile_networks(compiled, backend="aot_eager")
+    eager = predictor(lifter, 2, False, hypotheses=2, steps=2, flip=True)()
+    torch.testing.assert_close(predictor(compiled, 2, False, hypotheses=2, steps=2, flip=True)(), eager,
+                               atol=1e-5, rtol=0)
+
+
+def test_time_calls_reports_the_median_of_interleaved_calls(monkeypatch):
+    clock = iter([0.0, 3.0, 10.0, 10.5, 20.0, 21.0, 30.0, 30.25, 40.0, 42.0, 50.0, 51.0])
+    monkeypatch.setattr(perf.time, "perf_counter", lambda: next(clock))
+    order = []
+    timings = time_calls([lambda: order.append("a"), lambda: order.append("b")], torch.device("cpu"), repeats=3,
+                         warmup=1)
+    assert order == ["a", "b", "a", "b", "a", "b", "a", "b"]   # warm-up of each, then a/b in turn
+    assert [t.seconds for t in timings] == [2.0, 0.5]          # medians of (3, 1, 2) and (0.5, 0.25, 1)
+    assert all(t.peak_bytes > 2 ** 20 for t in timings)        # a process's peak RSS, in bytes
+
+
+@pytest.mark.skipif(not perf.resettable_rss(), reason="needs Linux /proc/self/clear_refs")
+def test_cpu_peak_memory_is_reset_before_each_measurement():
+    cpu = torch.device("cpu")
+    perf.reset_peak_memory(cpu)
+    before = perf.peak_memory_bytes(cpu)
+    # Fresh anonymous pages, written so they are resident: unlike a tensor, they cannot reuse memory that earlier
+    # tests freed but the allocator kept, so the process's resident size must grow by 64 MiB.
+    block = mmap.mmap(-1, 64 * 2 ** 20)
+    block.write(b"\1" * len(block))
+    grown = perf.peak_memory_bytes(cpu) - before
+    assert grown >= 60 * 2 ** 20
+    block.close()
+    perf.reset_peak_memory(cpu)
+    assert perf.peak_memory_bytes(cpu) < before + grown   # the 64 MiB peak is forgotten once freed and reset
+
+
+def test_measure_lifter_fills_every_field(tiny_args, single_thread):
+    settings = tiny(tiny_args)
+    mixste, d3dp = measure_lifter("mixste", settings), measure_lifter("d3dp", settings)
+    for row, name in ((mixste, "mixste"), (d3dp, "d3dp")):
+        assert set(row) == ROW_FIELDS and row["note"] == ""
+        expected = baselines.create_lifter(name, frames=FRAMES, **tiny_args[name])
+        assert row["parameters"] == sum(p.numel() for p in expected.parameters())
+        for key in ("train_windows_per_s", "infer_latency_ms", "infer_windows_per_s"):
+            assert math.isfinite(row[key]) and row[key] > 0
+    assert mixste["sample_ms"] is None and set(mixste["peak_memory_mb"]) == {"train", "infer"}
+    assert d3dp["sample_ms"] > 0 and set(d3dp["peak_memory_mb"]) == {"train", "infer", "sample"}
+    assert (mixste["generative"], d3dp["generative"]) == (False, True)
+
+
+def test_a_lifter_that_cannot_be_built_gives_a_row_saying_why(tiny_args):
+    row = measure_lifter("pafuse", tiny(tiny_args, joints=17))
+    assert row["parameters"] is None and row["note"].startswith("cannot build: ") and "134" in row["note"]
+
+
+def test_cli_perf_writes_json_with_every_field(tmp_path, capsys, single_thread):
+    out = tmp_path / "perf.json"
+    assert main(tiny_flags("mixste,d3dp") + ["--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"machine", "settings", "models", "sweeps"} and report["sweeps"] == {}
+    assert set(report["machine"]) == MACHINE_FIELDS and report["machine"]["device"] == "cpu"
+    assert report["settings"]["lifter_args"]["d3dp"] == {"width": 16, "depth": 1, "heads": 1}
+    assert [row["model"] for row in report["models"]] == ["mixste", "d3dp"]
+    assert all(set(row) == ROW_FIELDS for row in report["models"])
+    printed = capsys.readouterr().out
+    assert "| mixste " in printed and "| d3dp " in printed and f"saved: {out}" in printed
+
+
+def test_cli_compare_has_a_row_per_fast_path_and_equal_outputs_where_equal(tmp_path, single_thread):
+    out = tmp_path / "compare.json"
+    assert main(tiny_flags("pafuse") + ["--compare", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["compare"]
+    assert all(set(row) == COMPARE_FIELDS for row in rows)
+    assert [row["fast_path"] for row in rows] == ["sampler", "part-based", "part-based", "bf16", "bf16", "compile",
+                                                  "compile", "fused-attention"]
+    assert {row["fast_path"] for row in rows} == set(FAST_PATHS)
+    by_path = {row["fast_path"]: row for row in rows}
+    assert by_path["sampler"]["max_abs_diff"] <= 1e-5 and by_path["fused-attention"]["max_abs_diff"] <= 1e-5
+    assert all(row["speedup"] > 0 for row in rows if row["fast_path"] != "compile")
+    assert all(row["note"].startswith("skipped: pass --compile") for row in rows if row["fast_path"] == "compile")
+    part = by_path["part-based"]   # pafuse against d3dp, its vanilla counterpart, at the same budget
+    counts = [int(label.split(", ")[1].split()[0].replace(",", "")) for label in (part["fast"], part["plain"])]
+    assert abs(counts[0] / counts[1] - 1) <= 0.01
+
+
+def test_cli_compare_can_name_the_fast_paths(tmp_path, single_thread):
+    out = tmp_path / "compare.json"
+    assert main(tiny_flags("mixste") + ["--compare", "fused-attention", "bf16", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["compare"]
+    assert [(row["fast_path"], row["operation"]) for row in rows] == [
+        ("bf16", "train step, B=2"), ("bf16", "forward, B=2"), ("fused-attention", "forward, B=2")]
+    assert rows[1]["max_abs_diff"] <= BF16_TOLERANCE and rows[2]["max_abs_diff"] <= 1e-5
+
+
+def test_cli_sweep_prints_a_table_per_axis(tmp_path, capsys, single_thread):
+    out = tmp_path / "sweep.json"
+    argv = tiny_flags("mixste", "pafuse") + ["--sweep", "hypotheses=1,3", "joints=17,134", "--out", str(out)]
+    assert main(argv) == 0
+    sweeps = json.loads(out.read_text())["sweeps"]
+    hypotheses, joints = sweeps["hypotheses"], sweeps["joints"]
+    assert [(r["value"], r["model"]) for r in hypotheses] == [(1, "mixste"), (1, "pafuse"), (3, "mixste"),
+                                                             (3, "pafuse")]
+    assert [r["note"] for r in hypotheses if r["model"] == "mixste"] == ["deterministic: no sampling"] * 2
+    assert all(r["sample_ms"] > 0 and set(r["peak_memory_mb"]) == {"sample"} for r in hypotheses
+               if r["model"] == "pafuse")
+    assert all(r["train_windows_per_s"] is None for r in hypotheses)   # only sampling depends on H
+    pafuse_17 = next(r for r in joints if r["model"] == "pafuse" and r["value"] == 17)
+    assert pafuse_17["note"].startswith("cannot build")
+    mixste = {r["value"]: r["parameters"] for r in joints if r["model"] == "mixste"}
+    assert mixste[134] - mixste[17] == (134 - 17) * 16   # one spatial position embedding row per joint
+    printed = capsys.readouterr().out
+    assert "sweep over hypotheses:" in printed and "sweep over joints:" in printed
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--models", "nonesuch"], "--models: unknown lifter(s) nonesuch"),
+    (["--models", "mixste", "--set", "width=3"], "--set expects KEY=VALUE with KEY model_args.ARG"),
+    (["--models", "mixste", "--set", "mixtse.width=3"], "'mixtse' is neither model_args nor parts nor a registered"),
+    (["--models", "mixste", "--sweep", "depth=1,2"], "--sweep: expected AXIS=V1,V2,... with AXIS one of frames"),
+    (["--models", "mixste", "--sweep", "frames=9,x"], "--sweep frames: expected comma-separated integers"),
+    (["--models", "mixste", "--batch", "0"], "batch must be an integer >= 1, got 0"),
+    (["--models", "mixste", "--compare", "sampler", "fused"], "--compare: unknown fast path(s) fused; known: "),
+    (["--models", "mixste", "--threads", "0"], "--threads: expected an integer >= 1, got 0"),
+    (["--models", "mixste", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
+])
+def test_bad_perf_options_are_clear_errors(flags, message, capsys):
+    assert main(["perf", "--device", "cpu", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_preset_gives_each_lifter_its_sizes_and_set_overrides_them():
+    args = build_parser().parse_args(["perf", "--preset", "quick", "--set", "mixste.depth=3", "model_args.heads=2"])
+    settings = settings_from_args(args, ["mixste", "pafuse"])
+    quick = {name: cfg.preset("quick", name)["model_args"] for name in ("mixste", "pafuse")}
+    assert quick["mixste"]["depth"] != 3 and quick["pafuse"]
+    assert settings.lifter_args == {"mixste": {**quick["mixste"], "heads": 2, "depth": 3},
+                                    "pafuse": {**quick["pafuse"], "heads": 2}}
+    assert settings.model_args == {"heads": 2}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sampling_on_cuda_never_waits_for_the_device(tiny_args):
+    lifter = make_lifter("pafuse", tiny(tiny_args, device="cuda"))
+    sample = predictor(lifter, 2, False, hypotheses=3, steps=3, flip=True)
+    sample()   # first call: lazy initialisation may synchronise
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        sample()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
