@@ -10,21 +10,28 @@ Window geometry: a *seq2seq* lifter (MixSTE, D3DP) maps N input frames to N outp
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 
-def flip_pose(x: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """Mirror (..., J, C) poses: negate x and reorder joints by ``permutation`` (a mirror-pair swap)."""
-    sign = torch.ones(x.shape[-1], dtype=x.dtype, device=x.device)
-    sign[0] = -1
-    return x[..., permutation, :] * sign
+def flip_pose(x, permutation=None):
+    """Mirror (..., J, C) poses left-right, the one mirroring of the project: negate x (the first coordinate) and,
+    with ``permutation`` (a mirror-pair swap of the J joints), reorder the joints.
+
+    Works on torch tensors and numpy arrays, 2D (normalized screen coordinates, centred on 0) or 3D (camera frame);
+    returns a new array. Flipping twice with a pair-swapping permutation is the identity.
+    """
+    if permutation is not None:
+        x = x[..., permutation, :]
+    if isinstance(x, np.ndarray):
+        return np.concatenate([-x[..., :1], x[..., 1:]], axis=-1)
+    return torch.cat([-x[..., :1], x[..., 1:]], dim=-1)
 
 
 def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean per-joint L2 error over every window, frame and joint (the training loss of all four baselines)."""
     return (pred - target).norm(dim=-1).mean()
-
 
 
 def count_parameters(module: nn.Module) -> int:

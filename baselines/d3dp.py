@@ -83,6 +83,6 @@ class D3DP(Lifter):
 
 
 @register_lifter
-def d3dp(joints: int = 134, frames: int = 27, **kwargs) -> D3DP:
+def d3dp(joints: int, frames: int = 27, **model_args) -> D3DP:
     """D3DP; defaults (width 512, depth 8, T = 1000, scale 1) come from configs/models/d3dp.yaml."""
-    return D3DP(joints=joints, frames=frames, **kwargs)
+    return D3DP(joints=joints, frames=frames, **model_args)

@@ -47,10 +47,9 @@ SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {"cosine": cosine_beta_sch
 
 BATCHED_DEVICE_TYPES = ("cuda",)
 """Device types on which sampling defaults to one batched denoiser forward per step for all hypotheses and both
-flips; elsewhere (CPU) it defaults to one forward per hypothesis and flip. On CPU batching does not reliably pay:
-at H = 20, K = 10 on two cores it was 0.92x for D3DP and 1.45x for PAFUSE at the quick sizes (README, "Performance";
-``bench perf --compare sampler`` re-measures it; on one thread it was up to 2x slower for D3DP), and it holds 2H
-times the activations. Both paths give the same samples."""
+flips; elsewhere (CPU) it defaults to one forward per hypothesis and flip, because on CPU batching did not reliably
+pay (the figures are in README, "Performance"; ``bench perf --compare sampler`` measures them) and it holds 2H times
+the activations. Both paths give the same samples."""
 
 
 def batched_by_default(device: torch.device | str) -> bool:

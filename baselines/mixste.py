@@ -146,6 +146,6 @@ def _init_weights(module: nn.Module) -> None:
 
 
 @register_lifter
-def mixste(joints: int = 134, frames: int = 27, **kwargs) -> MixSTE:
+def mixste(joints: int, frames: int = 27, **model_args) -> MixSTE:
     """MixSTE lifter on 2D keypoints; defaults (width 512, depth 8) come from configs/models/mixste.yaml."""
-    return MixSTE(joints=joints, frames=frames, **kwargs)
+    return MixSTE(joints=joints, frames=frames, **model_args)

@@ -31,7 +31,6 @@ from torch import nn
 
 from baselines.base import Lifter
 from baselines.registry import register_lifter
-from bench.skeleton import NUM_JOINTS
 
 
 def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float, drop_path: float) -> nn.Sequential:
@@ -115,7 +114,7 @@ class PoseFormer(Lifter):
 
 
 @register_lifter
-def poseformer(joints: int = NUM_JOINTS, frames: int = 27, **kwargs) -> PoseFormer:
+def poseformer(joints: int, frames: int = 27, **model_args) -> PoseFormer:
     """PoseFormer in the reference configuration (joint_width 32, depth 4, 8 heads, MLP ratio 2) unless overridden."""
     return PoseFormer(joints=joints, frames=frames,
-                      **dict(dict(joint_width=32, depth=4, heads=8, mlp_ratio=2.0, drop_path=0.1), **kwargs))
+                      **dict(dict(joint_width=32, depth=4, heads=8, mlp_ratio=2.0, drop_path=0.1), **model_args))

@@ -1,13 +1,13 @@
 """A registry of lifters, in the spirit of timm's: ``register_lifter``, ``create_lifter``, ``list_lifters``.
 
-Each lifter's reference architecture and training recipe live in ``configs/models/<name>.yaml`` (sections ``model``
-and ``train``); ``create_lifter`` passes the ``model`` section to the builder, and the caller's overrides win.
+Each lifter's reference architecture and training recipe live in ``configs/models/<name>.yaml`` (sections
+``model_args`` and ``train``); ``create_lifter`` passes ``model_args`` to the builder, and the caller's win.
 
 A lifter is registered by decorating a function that builds it; the function's name is the lifter's name::
 
     @register_lifter
-    def mixste(joints=134, frames=27, **kwargs):
-        return MixSTE(joints=joints, frames=frames, **dict(dict(width=512, depth=8), **kwargs))
+    def mixste(joints, frames=27, **model_args):
+        return MixSTE(joints=joints, frames=frames, **model_args)
 """
 from __future__ import annotations
 
@@ -47,14 +47,14 @@ def _model_config(name: str) -> dict:
     if not path.exists():
         return {}
     config = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(config, dict) or not set(config) <= {"model", "train", "description"}:
-        raise ValueError(f"{path}: expected a mapping with keys 'model', 'train' and optionally 'description'")
+    if not isinstance(config, dict) or not set(config) <= {"model_args", "train", "description"}:
+        raise ValueError(f"{path}: expected a mapping with keys 'model_args', 'train' and optionally 'description'")
     return config
 
 
 def model_defaults(name: str) -> dict:
-    """Architecture defaults of ``name`` from its YAML file (empty when it has none)."""
-    return dict(_model_config(name).get("model") or {})
+    """The default ``model_args`` of ``name`` from its YAML file (empty when it has none)."""
+    return dict(_model_config(name).get("model_args") or {})
 
 
 def train_defaults(name: str) -> dict:
@@ -62,13 +62,14 @@ def train_defaults(name: str) -> dict:
     return dict(_model_config(name).get("train") or {})
 
 
-def create_lifter(name: str, joints: int = 134, frames: int = 27, **overrides):
+def create_lifter(name: str, *, joints: int, frames: int = 27, **model_args):
     """Build the lifter ``name`` for ``joints`` joints and ``frames`` frames.
 
-    Overrides whose value is None are dropped, so an unset command-line flag never replaces a model's default.
+    ``model_args`` override the defaults of ``configs/models/<name>.yaml``; those whose value is None are dropped, so
+    an unset command-line flag never replaces a model's default.
     """
     if name not in _LIFTERS:
         raise KeyError(f"unknown lifter {name!r}; registered lifters: {', '.join(list_lifters()) or 'none'}")
-    kwargs = model_defaults(name)
-    kwargs.update({key: value for key, value in overrides.items() if value is not None})
-    return _LIFTERS[name](joints=joints, frames=frames, **kwargs)
+    arguments = model_defaults(name)
+    arguments.update({key: value for key, value in model_args.items() if value is not None})
+    return _LIFTERS[name](joints=joints, frames=frames, **arguments)

@@ -38,7 +38,6 @@ from torch import nn
 
 from baselines.base import Lifter
 from baselines.registry import register_lifter
-from bench.skeleton import NUM_JOINTS
 
 FILTER_WIDTHS: dict[int, tuple[int, ...]] = {27: (3, 3, 3), 81: (3, 3, 3, 3), 243: (3, 3, 3, 3, 3)}
 """The reference filter widths for each supported receptive field (frames)."""
@@ -177,6 +176,6 @@ class VideoPose(Lifter):
 
 
 @register_lifter
-def videopose(joints: int = NUM_JOINTS, frames: int = 27, **kwargs) -> VideoPose:
+def videopose(joints: int, frames: int = 27, **model_args) -> VideoPose:
     """VideoPose with the reference widths for ``frames`` (27, 81 or 243), C = 1024 and dropout 0.25."""
-    return VideoPose(joints=joints, frames=frames, **dict(dict(channels=1024, dropout=0.25), **kwargs))
+    return VideoPose(joints=joints, frames=frames, **dict(dict(channels=1024, dropout=0.25), **model_args))

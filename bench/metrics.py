@@ -51,14 +51,30 @@ from __future__ import annotations
 
 import torch
 
-from bench.skeleton import (C133_GROUPS, H3WB_BODY_C133, H3WB_FACE_ALIGN_C133, H3WB_FACE_C133,
-                            H3WB_LEFT_HAND_ALIGN_C133, H3WB_RIGHT_HAND_ALIGN_C133, HIPS_C133, NUM_JOINTS, PART_ROOTS,
-                            PARTS, PELVIS)
+from bench.skeleton import (
+    C133_GROUPS,
+    H3WB_BODY_C133,
+    H3WB_FACE_ALIGN_C133,
+    H3WB_FACE_C133,
+    H3WB_LEFT_HAND_ALIGN_C133,
+    H3WB_RIGHT_HAND_ALIGN_C133,
+    HIPS_C133,
+    NUM_JOINTS,
+    PART_ROOTS,
+    PARTS,
+    PELVIS,
+)
 
 MM_PER_M = 1000.0
 ALIGNMENTS = ("none", "procrustes", "scale")
-PROTOCOLS = ("h3wb", "pafuse")
+PROTOCOLS = {"h3wb": "the official H3WB leaderboard definitions",
+             "pafuse": "the PAFUSE reference code's definitions"}
+"""The metric protocols (see the module docstring), each with what it follows."""
+ESTIMATORS = ("P-Best", "P-Agg", "J-Best")
+"""How a metric reads several hypotheses: the best window, their mean, the best per joint."""
 METRIC_KEYS = ("WB", "PB", "Body", "Face", "Hands", "LeftHand", "RightHand")
+TABLE_METRICS = METRIC_KEYS[:5]
+"""The metrics of the paper's tables and of every summary: WB, PB, Body, Face, Hands."""
 
 # Metric key -> skeleton part, for the keys measured on one part each.
 _PART_OF_KEY = {"Body": "body", "Face": "face", "LeftHand": "left_hand", "RightHand": "right_hand"}
@@ -87,7 +103,7 @@ def _check_poses(pred: torch.Tensor, gt: torch.Tensor, joints: int | None = None
 
 def _check_protocol(protocol: str) -> None:
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {tuple(PROTOCOLS)}")
 
 
 def _procrustes_align(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

@@ -97,21 +97,6 @@ FLIP_PERMUTATION = _flip_permutation()
 """j134 permutation that swaps every mirror pair: ``flipped[..., j, :] = x[..., FLIP_PERMUTATION[j], :]``."""
 
 
-def flip(x, permutation=FLIP_PERMUTATION):
-    """Mirror poses left-right: negate the x coordinate and swap mirror pairs.
-
-    Works on numpy arrays and torch tensors of shape (..., J, C) with C = 2 (normalized screen coordinates,
-    centred on 0) or C = 3 (camera frame). ``flip(flip(x)) == x``.
-    """
-    if isinstance(x, np.ndarray):
-        out = np.take(x, permutation, axis=-2)  # a fresh copy, so negating in place is safe
-        out[..., 0] *= -1
-        return out
-    sign = x.new_ones(x.shape[-1])
-    sign[0] = -1
-    return x[..., permutation, :] * sign
-
-
 def add_pelvis(x: np.ndarray) -> np.ndarray:
     """Insert the pelvis (mean of the hips) at index 0: (..., 133, C) -> (..., 134, C)."""
     if x.shape[-2] != NUM_KEYPOINTS:

@@ -167,7 +167,7 @@ class PoseFigure:
         self.title.set_text(title)
         if self._background is None:
             # Axes, ticks and labels never change (fixed limits and view): render them once, then blit the
-            # skeletons onto that picture, which is several times faster than redrawing the figure.
+            # skeletons onto that picture instead of redrawing the figure.
             self.canvas.draw()
             self._background = self.canvas.copy_from_bbox(self.figure.bbox)
         self.canvas.restore_region(self._background)

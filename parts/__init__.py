@@ -1,4 +1,8 @@
-"""PAFUSE's part-based design for any lifter: part frames, part networks, width matching, losses, and PAFUSE."""
+"""PAFUSE's part-based design for any lifter: part frames, part networks, width matching, losses, and PAFUSE.
+
+Importing ``parts`` registers ``pafuse`` in the lifter registry of ``baselines``.
+"""
+from parts import pafuse  # noqa: F401  (registers the pafuse lifter; importing parts makes it available)
 from parts.frames import ATTACH_MODES, DEFAULT_ATTACH, PartLayout, true_anchors
 from parts.losses import balanced_weights, part_loss, pose_error, whole_body_loss
 from parts.widths import PART_TYPES, WIDTH_MODES, part_sizes

@@ -76,19 +76,19 @@ def _constructor_default(cls: type, argument: str):
     return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
 
 
-def width_spec(name: str, frames: int, lifter_kwargs: Mapping) -> WidthSpec:
+def width_spec(name: str, frames: int, model_args: Mapping) -> WidthSpec:
     """Read the sizing rule of lifter ``name`` with the caller's keyword arguments applied.
 
     Raises:
         ValueError: the lifter's class does not declare ``width_argument``.
     """
     with torch.device("meta"):
-        cls = type(create_lifter(name, joints=NUM_JOINTS, frames=frames, **lifter_kwargs))
+        cls = type(create_lifter(name, joints=NUM_JOINTS, frames=frames, **model_args))
     argument = getattr(cls, "width_argument", None)
     if argument is None:
         raise ValueError(f"lifter {name!r} ({cls.__name__}) declares no width_argument; part-based wrapping needs "
                          f"it to size the part networks")
-    merged = {**model_defaults(name), **{k: v for k, v in lifter_kwargs.items() if v is not None}}
+    merged = {**model_defaults(name), **{k: v for k, v in model_args.items() if v is not None}}
 
     def value(key):
         return merged.get(key, _constructor_default(cls, key))
@@ -127,7 +127,7 @@ def _overrides(spec: WidthSpec, widths: Mapping[str, int], relax_heads: bool = F
 
 
 def part_sizes(name: str, widths, part_joints: Mapping[str, int], frames: int,
-               lifter_kwargs: Mapping) -> dict[str, dict[str, int]]:
+               model_args: Mapping) -> dict[str, dict[str, int]]:
     """Constructor overrides of each part network, e.g. ``{"body": {"width": 384}, ...}``.
 
     Args:
@@ -135,10 +135,10 @@ def part_sizes(name: str, widths, part_joints: Mapping[str, int], frames: int,
         widths: ``"balanced"``, ``"uniform"``, ``"match"`` or a dict of widths (see the module docstring).
         part_joints: part type -> joints of its network (e.g. body 24 or 27, face 68, hands 42 or 21).
         frames: N, the window length.
-        lifter_kwargs: keyword arguments of every part network; the width argument there, if any, is the
+        model_args: keyword arguments of every part network; the width argument there, if any, is the
             vanilla width the ratios apply to.
     """
-    spec = width_spec(name, frames, lifter_kwargs)
+    spec = width_spec(name, frames, model_args)
     if isinstance(widths, Mapping):
         return _overrides(spec, _check_explicit(widths, spec))
     if widths == "balanced":
@@ -147,17 +147,17 @@ def part_sizes(name: str, widths, part_joints: Mapping[str, int], frames: int,
     if widths == "uniform":
         return _overrides(spec, {p: spec.round(spec.vanilla * UNIFORM_WIDTH / REFERENCE_WIDTH) for p in PART_TYPES})
     if widths == "match":
-        return match_sizes(name, spec, part_joints, frames, lifter_kwargs)
+        return match_sizes(name, spec, part_joints, frames, model_args)
     raise ValueError(f"widths: expected one of {WIDTH_MODES} or a dict with keys {list(PART_TYPES)}, "
                      f"got {widths!r}")
 
 
-def _counter(name: str, spec: WidthSpec, frames: int, lifter_kwargs: Mapping) -> Callable[[int, int], int]:
+def _counter(name: str, spec: WidthSpec, frames: int, model_args: Mapping) -> Callable[[int, int], int]:
     """count(joints, width) on the meta device, with the largest allowed head count for that width."""
     def count(joints: int, width: int) -> int:
         sizes = _overrides(spec, {"part": width}, relax_heads=True)["part"]
         with torch.device("meta"):
-            model = create_lifter(name, joints=joints, frames=frames, **{**lifter_kwargs, **sizes})
+            model = create_lifter(name, joints=joints, frames=frames, **{**model_args, **sizes})
         return count_parameters(model)
     return count
 
@@ -227,14 +227,14 @@ def _best(widths: dict[str, np.ndarray], counts: dict[str, np.ndarray], target: 
             "hands": int(widths["hands"][hands[i]])}
 
 
-def match_sizes(name: str, spec: WidthSpec, part_joints: Mapping[str, int], frames: int, lifter_kwargs: Mapping,
+def match_sizes(name: str, spec: WidthSpec, part_joints: Mapping[str, int], frames: int, model_args: Mapping,
                 tolerance: float = MATCH_TOLERANCE) -> dict[str, dict[str, int]]:
     """Per-part sizes whose total count is within ``tolerance`` of the vanilla lifter (see the module docstring).
 
     Raises:
         ValueError: no allowed widths reach the tolerance, even with one head.
     """
-    count = _counter(name, spec, frames, lifter_kwargs)
+    count = _counter(name, spec, frames, model_args)
     target = count(NUM_JOINTS, spec.vanilla)
     heads = spec.heads
     while True:

@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from baselines.base import Lifter, count_parameters
+from baselines.base import Lifter, count_parameters, flip_pose
 from baselines.registry import create_lifter
 from bench.skeleton import NUM_JOINTS
 from parts.frames import DEFAULT_ATTACH, PartLayout
@@ -43,11 +43,6 @@ HANDS_MODES = ("joint", "shared")
 LOSSES = ("part", "wb")
 # Skeleton parts behind each part type (one network each).
 _PART_TYPE_PARTS = {"body": ("body",), "face": ("face",), "hands": ("left_hand", "right_hand")}
-
-
-def mirror_x(x: torch.Tensor) -> torch.Tensor:
-    """Negate the first (x) coordinate of (..., C) points: a left-right mirror, 2D or 3D."""
-    return torch.cat([-x[..., :1], x[..., 1:]], dim=-1)
 
 
 class Member:
@@ -109,7 +104,7 @@ class PartSplit(nn.Module):
         pieces = []
         for k, member in enumerate(self.members[part]):
             piece = x.index_select(-2, getattr(self, self._index_name(part, k)))
-            pieces.append(mirror_x(piece) if member.mirrored else piece)
+            pieces.append(flip_pose(piece) if member.mirrored else piece)
         return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
 
     def forward(self, *args):
@@ -127,7 +122,7 @@ class PartSplit(nn.Module):
                         for e in extra]
             out = net(*(self._slice(x, part) for x in inputs), *repeated)
             for member, chunk in zip(self.members[part], out.chunk(count)):
-                outputs.append(mirror_x(chunk) if member.mirrored else chunk)
+                outputs.append(flip_pose(chunk) if member.mirrored else chunk)
         return torch.cat(outputs, dim=-2).index_select(-2, self.inverse)
 
 
@@ -260,12 +255,12 @@ def _loss_weights(weights, layout: PartLayout, split: bool) -> torch.Tensor | No
 
 
 def _split_inner(lifter: str, layout: PartLayout, hands: str, widths, frames: int,
-                 lifter_kwargs: dict) -> tuple[Lifter, dict[str, int]]:
+                 model_args: dict) -> tuple[Lifter, dict[str, int]]:
     """One sub-network per part type around a part split; returns the inner lifter and the part widths."""
     members = part_members(layout, hands)
     part_joints = {part: len(members[part][0].joints) for part in PART_TYPES}
-    sizes = part_sizes(lifter, widths, part_joints, frames, lifter_kwargs)
-    subs = {part: create_lifter(lifter, joints=part_joints[part], frames=frames, **{**lifter_kwargs, **sizes[part]})
+    sizes = part_sizes(lifter, widths, part_joints, frames, model_args)
+    subs = {part: create_lifter(lifter, joints=part_joints[part], frames=frames, **{**model_args, **sizes[part]})
             for part in PART_TYPES}
     template = subs["body"]
     part_widths = {part: sizes[part][type(template).width_argument] for part in PART_TYPES}
@@ -274,12 +269,12 @@ def _split_inner(lifter: str, layout: PartLayout, hands: str, widths, frames: in
     denoisers = {part: sub.diffusion.denoiser for part, sub in subs.items()}
     split = PartSplit(denoisers, members, joint_inputs=2)   # denoiser(x2d, x_t, t): t passes through
     return create_lifter(lifter, joints=layout.joints, frames=frames, denoiser=split,
-                         **lifter_kwargs), part_widths
+                         **model_args), part_widths
 
 
 def part_based(lifter: str, *, joints: int = NUM_JOINTS, frames: int = 27, widths="balanced", hands: str = "joint",
                attach: str = DEFAULT_ATTACH, shift: bool = True, split: bool = True, loss: str = "part",
-               error: str = "mpjpe", weights: str | Sequence[float] | None = None, **lifter_kwargs) -> PartLifter:
+               error: str = "mpjpe", weights: str | Sequence[float] | None = None, **model_args) -> PartLifter:
     """Wrap the registered lifter ``lifter`` in PAFUSE's part-based design.
 
     Args:
@@ -297,7 +292,7 @@ def part_based(lifter: str, *, joints: int = NUM_JOINTS, frames: int = 27, width
         error: ``"mpjpe"`` or ``"mse"``.
         weights: per-joint loss weights: None (balanced without split, equal with it), ``"uniform"``,
             ``"balanced"`` (each part type weighs a third) or 134 numbers.
-        **lifter_kwargs: passed to every network (e.g. ``depth``); the lifter's width argument, if given, is the
+        **model_args: passed to every network (e.g. ``depth``); the lifter's width argument, if given, is the
             vanilla width the width ratios apply to.
 
     Returns:
@@ -309,14 +304,14 @@ def part_based(lifter: str, *, joints: int = NUM_JOINTS, frames: int = 27, width
     if hands not in HANDS_MODES:
         raise ValueError(f"hands: expected one of {HANDS_MODES}, got {hands!r}")
     with torch.device("meta"):
-        probe = create_lifter(lifter, joints=joints, frames=frames, **lifter_kwargs)
+        probe = create_lifter(lifter, joints=joints, frames=frames, **model_args)
     if isinstance(probe, PartLifter):
         raise ValueError(f"part_based: {lifter!r} is already part-based; wrap a whole-body lifter instead")
     layout = PartLayout(attach, shift)
     if split:
-        inner, part_widths = _split_inner(lifter, layout, hands, widths, frames, lifter_kwargs)
+        inner, part_widths = _split_inner(lifter, layout, hands, widths, frames, model_args)
     else:
-        inner, part_widths = create_lifter(lifter, joints=layout.joints, frames=frames, **lifter_kwargs), {}
+        inner, part_widths = create_lifter(lifter, joints=layout.joints, frames=frames, **model_args), {}
     model = PartLifter(inner, layout, loss=loss, error=error, weights=_loss_weights(weights, layout, split),
                        widths=part_widths)
     model.options = {"lifter": lifter, "widths": widths if isinstance(widths, str) else dict(widths),

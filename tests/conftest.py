@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-TINY_LIFTER_ARGS = {
+TINY_MODEL_ARGS = {
     "videopose": {"channels": 16, "dropout": 0.0},
     "poseformer": {"joint_width": 2, "depth": 1, "heads": 1},
     "mixste": {"width": 16, "depth": 1, "heads": 1},
@@ -15,7 +15,7 @@ TINY_LIFTER_ARGS = {
 
 @pytest.fixture(scope="session")
 def tiny_args():
-    return TINY_LIFTER_ARGS
+    return TINY_MODEL_ARGS
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.lift.filling import DEFAULT_THRESHOLD
 from bench.lift.aggregation import AGGREGATES
+from bench.lift.filling import DEFAULT_THRESHOLD
 
 RENDER_FORMATS = ("png", "gif", "none")
 

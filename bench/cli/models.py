@@ -1,68 +1,59 @@
 """``bench models``: every registered lifter with its parameter count at a given joint and frame count."""
 from __future__ import annotations
 
-import torch
 from tabulate import tabulate
 
-import baselines
-from baselines.base import count_parameters
+
+def add_models_command(commands) -> None:
+    models = commands.add_parser("models", help="list registered lifters with their parameter counts",
+                                 description="Print every registered lifter with its parameter count at the given "
+                                             "joint and frame count.")
+    models.add_argument("--joints", type=int, default=134,
+                        help="joints per pose (default 134: the 133 COCO-WholeBody keypoints plus the pelvis)")
+    models.add_argument("--frames", type=int, default=27, help="frames per window (default 27)")
+    models.add_argument("--filter", default="*", help="only lifters whose name matches this pattern (e.g. 'mix*')")
+    models.add_argument("--part-based", action="store_true",
+                        help="compare each lifter with its part-based version (PAFUSE's design): part widths, "
+                             "per-part counts, total and ratio to the vanilla count")
+    models.add_argument("--widths", default="balanced", choices=("balanced", "uniform", "match"),
+                        help="part widths with --part-based: balanced (PAFUSE's ratios, default), uniform, or "
+                             "match (within 1%% of the vanilla count)")
+    models.set_defaults(func=_models)
 
 
+def _models(args) -> int:
+    from bench.runs.lifters import is_lifter
+    from bench.skeleton import NUM_JOINTS
 
-def lifter_rows(joints: int, frames: int, pattern: str = "*") -> list[dict]:
-    """One row per registered lifter: its parameter count and window geometry, or why it cannot be built."""
-    rows = []
-    for name in baselines.list_lifters(pattern):
-        try:
-            with torch.device("meta"):  # count without allocating or initialising weights
-                model = baselines.create_lifter(name, joints=joints, frames=frames)
-        except ValueError as error:
-            rows.append(dict(lifter=name, parameters=None, note=str(error)))
-            continue
-        rows.append(dict(lifter=name, parameters=count_parameters(model), receptive_field=model.receptive_field,
-                         output="seq2seq" if model.seq2seq else "receptive field",
-                         kind="generative" if model.generative else "deterministic", note=""))
-    return rows
+    if args.part_based:
+        print(f"part-based lifters at J={args.joints}, N={args.frames}, widths={args.widths}")
+        print(part_based_table(args.joints, args.frames, args.widths, args.filter))
+        if is_lifter("pafuse") and args.joints == NUM_JOINTS:
+            print(f"\nPAFUSE and its ablations at J={args.joints}")
+            print(pafuse_variants_table(args.joints, args.frames))
+        return 0
+    print(f"lifters at J={args.joints}, N={args.frames}")
+    print(models_table(args.joints, args.frames, args.filter))
+    return 0
+
+
+def _number(value) -> str:
+    return f"{value:,}" if value is not None else "n/a"
 
 
 def models_table(joints: int, frames: int, pattern: str = "*") -> str:
     """The table ``bench models`` prints."""
-    rows = lifter_rows(joints, frames, pattern)
-    table = [[r["lifter"], f"{r['parameters']:,}" if r["parameters"] is not None else "n/a",
-              r.get("receptive_field", ""), r.get("output", ""), r.get("kind", ""), r["note"]] for r in rows]
+    from bench.runs.lifters import lifter_rows
+
+    table = [[r["lifter"], _number(r["parameters"]), r.get("receptive_field", ""), r.get("output", ""),
+              r.get("kind", ""), r["note"]] for r in lifter_rows(joints, frames, pattern)]
     return tabulate(table, headers=["lifter", "parameters", "frames in", "output", "kind", "note"],
                     tablefmt="github", disable_numparse=True)
 
 
-def part_based_rows(joints: int, frames: int, widths: str = "balanced", pattern: str = "*") -> list[dict]:
-    """Per whole-body lifter: vanilla count, part widths and counts of its part-based version, and their ratio.
-
-    Part-based lifters themselves (e.g. pafuse) are skipped: they are already split.
-    """
-    from parts.wrapper import PartLifter, part_based, part_counts
-
-    rows = []
-    for name in baselines.list_lifters(pattern):
-        try:
-            with torch.device("meta"):  # count without allocating or initialising weights
-                vanilla = baselines.create_lifter(name, joints=joints, frames=frames)
-                if isinstance(vanilla, PartLifter):
-                    continue
-                model = part_based(name, joints=joints, frames=frames, widths=widths)
-        except ValueError as error:
-            rows.append(dict(lifter=name, vanilla=None, note=str(error)))
-            continue
-        vanilla_count = count_parameters(vanilla)
-        counts = part_counts(model)
-        rows.append(dict(lifter=name, vanilla=vanilla_count, widths=model.widths, parts=counts,
-                         total=counts["total"], ratio=counts["total"] / vanilla_count, note=""))
-    return rows
-
-
 def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern: str = "*") -> str:
     """The table ``bench models --part-based`` prints."""
-    def number(value):
-        return f"{value:,}" if value is not None else "n/a"
+    from bench.runs.lifters import part_based_rows
 
     table = []
     for r in part_based_rows(joints, frames, widths, pattern):
@@ -70,34 +61,17 @@ def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern
             table.append([r["lifter"], "n/a", "", "", "", "", "", "", r["note"]])
             continue
         shown = "/".join(str(r["widths"][part]) for part in ("body", "face", "hands"))
-        table.append([r["lifter"], number(r["vanilla"]), shown, *(number(r["parts"][p]) for p in ("body", "face",
-                      "hands")), number(r["total"]), f"{r['ratio']:.4f}", r["note"]])
+        table.append([r["lifter"], _number(r["vanilla"]), shown, *(_number(r["parts"][p]) for p in ("body", "face",
+                      "hands")), _number(r["total"]), f"{r['ratio']:.4f}", r["note"]])
     return tabulate(table, headers=["lifter", "vanilla", "widths b/f/h", "body", "face", "hands", "part-based",
                                     "ratio", "note"], tablefmt="github", disable_numparse=True)
 
 
-PAFUSE_VARIANTS: dict[str, dict] = {
-    "PAFUSE (default: attach roots)": {},
-    "reference attach (body nose, wrists)": {"attach": "reference"},
-    "only part-frame shift (one network)": {"split": False},
-    "only part denoisers (no shift)": {"shift": False},
-    "part loss -> WB loss": {"loss": "wb"},
-    "MPJPE -> MSE": {"error": "mse"},
-    "balanced -> uniform widths": {"widths": "uniform"},
-    "hands shared (left mirrored)": {"hands": "shared"},
-}
-"""The paper's ablations (Tables 2 and 3) and our options, as overrides of the registered ``pafuse``."""
-
-
 def pafuse_variants_table(joints: int, frames: int) -> str:
     """Parameter count of every PAFUSE ablation, beside vanilla D3DP at the same J and N (and N = 81)."""
-    with torch.device("meta"):
-        d3dp = count_parameters(baselines.create_lifter("d3dp", joints=joints, frames=frames))
-        rows = [[name, frames, count_parameters(baselines.create_lifter("pafuse", joints=joints, frames=frames,
-                                                                        **options))]
-                for name, options in PAFUSE_VARIANTS.items()]
-        rows.append(["N = 81", 81, count_parameters(baselines.create_lifter("pafuse", joints=joints, frames=81))])
-    table = [[name, n, f"{count:,}", f"{count / d3dp:.4f}"] for name, n, count in rows]
-    return tabulate([["D3DP (vanilla)", frames, f"{d3dp:,}", "1.0000"]] + table,
-                    headers=["variant", "frames", "parameters", "ratio to D3DP"], tablefmt="github",
+    from bench.runs.lifters import pafuse_variant_rows
+
+    table = [[r["variant"], r["frames"], f"{r['parameters']:,}", f"{r['ratio']:.4f}"]
+             for r in pafuse_variant_rows(joints, frames)]
+    return tabulate(table, headers=["variant", "frames", "parameters", "ratio to D3DP"], tablefmt="github",
                     disable_numparse=True)

@@ -1,12 +1,8 @@
-"""``bench perf``: the flags, how they map onto ``bench.perf.PerfSettings``, and the report (tables + JSON)."""
+"""``bench perf``: the flags, and how they map onto ``bench.perf.session``."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
 from pathlib import Path
-
-SET_SECTIONS = ("model_args", "parts")
 
 
 def add_perf_command(commands) -> None:
@@ -59,126 +55,30 @@ def add_perf_command(commands) -> None:
     perf.set_defaults(func=_perf)
 
 
-def parse_set(items: list[str]) -> dict[str, dict]:
-    """``--set`` items -> {"model_args": {..}, "parts": {..}, "lifter_args": {name: {..}}}."""
-    import baselines
-    from bench.runs.config import set_overrides
-
-    out: dict[str, dict] = {"model_args": {}, "parts": {}, "lifter_args": {}}
-    for section, values in set_overrides(items).items():
-        if not isinstance(values, dict):
-            raise ValueError(f"--set expects KEY=VALUE with KEY model_args.ARG, parts.ARG or LIFTER.ARG, got "
-                             f"{section}={values!r}")
-        if section in SET_SECTIONS:
-            out[section].update(values)
-        elif baselines.is_lifter(section):
-            out["lifter_args"][section] = values
-        else:
-            raise ValueError(f"--set {section}.*: {section!r} is neither {' nor '.join(SET_SECTIONS)} nor a "
-                             f"registered lifter ({', '.join(baselines.list_lifters())})")
-    return out
-
-
-def selected_models(names: list[str] | None) -> list[str]:
-    """The --models list (space- and/or comma-separated), every name registered; default: every lifter."""
-    import baselines
-
-    if not names:
-        return baselines.list_lifters()
-    models = [name for item in names for name in item.split(",") if name]
-    unknown = [name for name in models if not baselines.is_lifter(name)]
-    if unknown:
-        raise ValueError(f"--models: unknown lifter(s) {', '.join(unknown)}; registered lifters: "
-                         f"{', '.join(baselines.list_lifters())}")
-    return models
-
-
-def _device(name: str | None) -> str:
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if torch.device(name).type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
-                         f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
-    return name
-
-
-def preset_sizes(name: str, models: list[str]) -> dict[str, dict]:
-    """{lifter: model_args} of the preset ``name`` for each of ``models`` (see ``bench.runs.config.preset``)."""
-    from bench.runs import config as cfg
-
-    return {model: cfg.preset(name, model)["model_args"] for model in models}
-
-
 def settings_from_args(args, models: list[str]):
     """The ``PerfSettings`` the flags ask for: preset sizes, then --set overrides."""
-    from bench.perf.measure import PerfSettings
+    from bench.perf import session
 
-    overrides = parse_set(args.set)
-    if args.preset:
-        # Preset sizes < --set model_args.KEY (every lifter) < --set LIFTER.KEY (one lifter).
-        sizes = preset_sizes(args.preset, models)
-        overrides["lifter_args"] = {model: {**sizes.get(model, {}), **overrides["model_args"],
-                                            **overrides["lifter_args"].get(model, {})}
-                                    for model in dict.fromkeys([*sizes, *overrides["lifter_args"]])}
-    return PerfSettings(joints=args.joints, frames=args.frames, hypotheses=args.hypotheses, steps=args.steps,
-                        batch=args.batch, sample_batch=args.sample_batch, device=_device(args.device),
-                        dtype=args.dtype, compile=args.compile, repeats=args.repeats, warmup=args.warmup,
-                        part_based=args.part_based, **overrides)
-
-
-def run_perf(args) -> tuple[dict, list[str]]:
-    """Measure what the flags ask for; returns the JSON report and the printed sections."""
-    from bench.perf import compare as perf_compare, measure as perf
-
-    models = selected_models(args.models)
-    sweeps = [perf_compare.parse_sweep(text) for text in args.sweep]
-    settings = settings_from_args(args, models)
-    report = {"machine": perf.machine_info(settings), "settings": dataclasses.asdict(settings)}
-    sections = [_header(report)]
-    if args.compare is None and not sweeps:
-        report["models"] = [_progress(name, "measuring", perf.measure_lifter, name, settings) for name in models]
-        sections.append(perf.perf_table(report["models"], settings))
-    if args.compare is not None:
-        paths = args.compare or perf_compare.FAST_PATHS
-        report["compare"] = [row for name in models for row in _progress(
-            name, "comparing", perf_compare.compare_lifter, name, settings, paths)]
-        sections.append(perf_compare.compare_table(report["compare"]))
-    report["sweeps"] = {}
-    for axis, values in sweeps:
-        print(f"sweeping {axis} over {values}", file=sys.stderr, flush=True)
-        rows = perf_compare.sweep_rows(models, settings, axis, values)
-        report["sweeps"][axis] = rows
-        sections.append(f"sweep over {axis}:\n" + perf_compare.sweep_table(rows, settings))
-    return report, sections
-
-
-def _progress(name: str, verb: str, fn, *fn_args):
-    print(f"{verb} {name} ...", file=sys.stderr, flush=True)
-    return fn(*fn_args)
-
-
-def _header(report: dict) -> str:
-    machine, settings = report["machine"], report["settings"]
-    return (f"{machine['device_name']} ({machine['device']}, {machine['cores']} cores, {machine['torch_threads']} "
-            f"torch threads), torch {machine['torch']}, {settings['dtype']}"
-            f"{', compiled (' + settings['compile'] + ')' if settings['compile'] else ''}; J={settings['joints']} "
-            f"N={settings['frames']}; median of {settings['repeats']} after {settings['warmup']} warm-up; "
-            f"memory: {machine['memory']}")
+    return session.settings(models, args.preset, args.set, joints=args.joints, frames=args.frames,
+                            hypotheses=args.hypotheses, steps=args.steps, batch=args.batch,
+                            sample_batch=args.sample_batch, device=session.device(args.device), dtype=args.dtype,
+                            compile=args.compile, repeats=args.repeats, warmup=args.warmup,
+                            part_based=args.part_based)
 
 
 def _perf(args) -> int:
     import torch
 
     from bench.io import save_text
+    from bench.perf import session
 
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads: expected an integer >= 1, got {args.threads}")
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads or threads)
     try:
-        report, sections = run_perf(args)
+        models = session.selected_models(args.models)
+        report, sections = session.run(models, settings_from_args(args, models), args.compare, args.sweep)
     finally:
         torch.set_num_threads(threads)   # main() may be called in-process (tests): leave the process as it was
     print("\n\n".join(sections))

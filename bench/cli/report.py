@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.metrics import PROTOCOLS
+
 
 def add_report_command(commands) -> None:
     report = commands.add_parser(
@@ -17,7 +19,7 @@ def add_report_command(commands) -> None:
                         help="latex (booktabs table*), markdown (default) or csv (unrounded numbers)")
     report.add_argument("--results", type=Path, default=Path("results/runs"),
                         help="folder searched recursively for record.json (default results/runs)")
-    report.add_argument("--protocol", choices=("h3wb", "pafuse"), default="h3wb",
+    report.add_argument("--protocol", choices=tuple(PROTOCOLS), default="h3wb",
                         help="only runs evaluated under this metric protocol (default h3wb)")
     report.add_argument("--out", type=Path, help="write the table to this file (atomically) instead of printing it")
     report.add_argument("--plot", type=Path, metavar="FILE.png",
@@ -29,8 +31,8 @@ def _report(args) -> int:
     import sys
 
     from bench.io import save_text
-    from bench.reports.render import plot_parts, render
     from bench.reports.gather import build_report
+    from bench.reports.render import plot_parts, render
 
     report = build_report(args.results, number=args.table, protocol=args.protocol)
     text = render(report, args.form)

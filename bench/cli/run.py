@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-COLUMNS = ("WB", "PB", "Body", "Face", "Hands")
+from bench.metrics import PROTOCOLS, TABLE_METRICS
 
 
 def add_run_command(commands) -> None:
@@ -26,7 +26,7 @@ def add_run_command(commands) -> None:
     run.add_argument("--hypotheses", type=int, nargs="+",
                      help="hypotheses H to evaluate with, one per --steps value (generative lifters), e.g. 1 20 300")
     run.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses, e.g. 1 10 5")
-    run.add_argument("--protocol", choices=("h3wb", "pafuse"),
+    run.add_argument("--protocol", choices=tuple(PROTOCOLS),
                      help="metric protocol: h3wb (official leaderboard, default) or pafuse (the reference code's)")
     run.add_argument("--selection", choices=("val", "last"),
                      help="val (default): train on S1 S5 S6 and keep the epoch best on S7; last: train on S1 S5 S6 "
@@ -70,7 +70,7 @@ def add_eval_command(commands) -> None:
     evaluate.add_argument("--checkpoint", type=Path, help="checkpoint file (default: RUN/best.pt)")
     evaluate.add_argument("--hypotheses", type=int, nargs="+", help="hypotheses H, one per --steps value")
     evaluate.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses")
-    evaluate.add_argument("--protocol", choices=("h3wb", "pafuse"), help="metric protocol (default: the run's)")
+    evaluate.add_argument("--protocol", choices=tuple(PROTOCOLS), help="metric protocol (default: the run's)")
     evaluate.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
     evaluate.set_defaults(func=_eval)
 
@@ -96,16 +96,16 @@ def flags_to_config(args) -> dict:
                   "error": args.error, "shift": False if args.no_shift else None,
                   "split": False if args.no_split else None},
     }
-    from bench.runs.config import set_overrides
+    from bench.runs.config import merge, set_overrides
 
-    return set_overrides(args.set, into=flags)
+    return merge(flags, set_overrides(args.set))
 
 
 def summary_table(metrics: dict) -> str:
     """One row per (H, K) and estimator: WB, PB, Body, Face, Hands in mm."""
-    rows = [[pair, estimator] + [f"{values[c]:.1f}" for c in COLUMNS]
+    rows = [[pair, estimator] + [f"{values[c]:.1f}" for c in TABLE_METRICS]
             for pair, estimators in metrics.items() for estimator, values in estimators.items()]
-    return tabulate(rows, headers=["H-K", "estimator", *COLUMNS], tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=["H-K", "estimator", *TABLE_METRICS], tablefmt="github", disable_numparse=True)
 
 
 def _run(args) -> int:
@@ -127,7 +127,7 @@ def _run(args) -> int:
 
 
 def _eval(args) -> int:
-    from bench.runs.rerun import evaluate_run
+    from bench.runs.evaluation import evaluate_run
 
     result, path = evaluate_run(args.run, checkpoint=args.checkpoint, pairs=_pairs(args), protocol=args.protocol,
                                 device=args.device)

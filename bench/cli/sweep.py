@@ -51,8 +51,8 @@ def _add_sweep_arguments(parser) -> None:
 
 
 def _load(args):
-    from bench.sweeps.status import latest_jobs, run_states
     from bench.sweeps.files import load_sweep, sweeps_folder
+    from bench.sweeps.status import latest_jobs, run_states
 
     sweep = load_sweep(args.file, preset=args.preset, overrides=set_overrides(args.set))
     refs = latest_jobs(sweeps_folder(args.out), args.out)
@@ -60,8 +60,8 @@ def _load(args):
 
 
 def _sweep(args) -> int:
-    from bench.sweeps.jobs import default_cluster, sbatch_script
     from bench.sweeps.files import bookkeeping_folder
+    from bench.sweeps.jobs import default_cluster, sbatch_script
 
     cluster = args.cluster or default_cluster()
     if args.no_wait and cluster != "slurm":

@@ -23,6 +23,7 @@ import numpy as np
 
 from bench import skeleton
 from bench.data import cameras
+from bench.errors import DataError
 
 TRAIN_FILE = "h3wb_train.npz"
 TEST_FILE = "task1_test_3d.npz"
@@ -35,13 +36,6 @@ SPLITS: dict[str, tuple[str, ...]] = {
 """Named subject lists: the official train/test split and the validation split that holds out S7."""
 _DATA_KEYS = ("train_data", "data")
 _RESERVED_ACTION_KEYS = ("frame_id", "global_3d")
-
-
-class DataError(ValueError):
-    """Bad dataset input; the message names the file, the path inside it, what was expected and what was found."""
-
-    def __init__(self, file, where: str, expected: str, found: str):
-        super().__init__(f"{file}: {where}: expected {expected}, found {found}")
 
 
 @dataclass(frozen=True)

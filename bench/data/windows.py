@@ -19,7 +19,8 @@ from typing import Iterator, Protocol
 import numpy as np
 import torch
 
-from bench.skeleton import FLIP_PERMUTATION, flip
+from baselines.base import flip_pose
+from bench.skeleton import FLIP_PERMUTATION
 
 
 class SequenceLike(Protocol):
@@ -52,17 +53,18 @@ class WindowSpec:
         return self.left + self.frames_out + self.right
 
     @classmethod
-    def for_lifter(cls, seq2seq: bool, frames: int, receptive_field: int,
-                   frames_out: int | None = None) -> WindowSpec:
+    def for_lifter(cls, lifter, frames_out: int | None = None) -> WindowSpec:
         """The geometry a lifter needs, from its ``seq2seq``, ``frames`` and ``receptive_field`` attributes.
 
         Args:
-            seq2seq: the lifter predicts every input frame (then ``frames_out`` is ``frames``, no context).
-            frames: N, the window length the lifter is built for (e.g. 27 or 81).
-            receptive_field: input frames needed per output frame (e.g. 243 for VideoPose, F for PoseFormer).
+            lifter: a lifter (``baselines.base.Lifter``), or anything with those three attributes: ``seq2seq``, the
+                lifter predicts every input frame (then ``frames_out`` is ``frames``, no context); ``frames``, N, the
+                window length it is built for (e.g. 27 or 81); ``receptive_field``, input frames needed per output
+                frame (e.g. 243 for VideoPose, F for PoseFormer).
             frames_out: outputs per window of a receptive-field lifter; by default what a ``frames``-long input
                 gives, ``frames - receptive_field + 1`` (1 for PoseFormer).
         """
+        seq2seq, frames, receptive_field = lifter.seq2seq, lifter.frames, lifter.receptive_field
         if seq2seq:
             if frames_out not in (None, frames):
                 raise ValueError(f"a seq2seq lifter predicts its {frames} input frames, frames_out={frames_out}")
@@ -141,11 +143,10 @@ class _FrameTable:
     def add_mirror(self, permutation: np.ndarray) -> None:
         """Store every frame mirrored after the plain ones: the mirror of frame ``i`` is ``i + total_frames``.
 
-        Mirroring once here turns a mirrored window into a plain gather; permuting joints per batch instead was
-        about ten times slower than the gather itself.
+        Mirroring once here turns a mirrored window into a plain gather, instead of permuting joints per batch.
         """
-        self.pose_2d = np.concatenate([self.pose_2d, flip(self.pose_2d, permutation)])
-        self.pose_3d = np.concatenate([self.pose_3d, flip(self.pose_3d, permutation)])
+        self.pose_2d = np.concatenate([self.pose_2d, flip_pose(self.pose_2d, permutation)])
+        self.pose_3d = np.concatenate([self.pose_3d, flip_pose(self.pose_3d, permutation)])
 
     def gather(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """2D (W, L, J, 2) and root-relative 3D (W, L, J, 3) poses of global frame indices (W, L)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data.h3wb import DataError
+from bench.errors import DataError
 from bench.lift.readers import Track
 from bench.skeleton import NUM_JOINTS, NUM_KEYPOINTS, PART_ATTACH, PARTS
 

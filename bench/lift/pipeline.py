@@ -28,14 +28,14 @@ import torch
 
 from baselines.base import Lifter
 from bench.data import cameras
-from bench.data.h3wb import DataError
 from bench.data.windows import TestWindows, WindowSpec
-from bench.runs.evaluation import predict_frames
+from bench.errors import DataError
 from bench.io import save_npz, save_text
+from bench.lift.aggregation import aggregate
 from bench.lift.filling import fill_track
 from bench.lift.readers import Track, read_keypoints
-from bench.lift.aggregation import aggregate
-from bench.runs.rerun import Model, load_model
+from bench.runs.checkpoints import Model, load_model
+from bench.runs.evaluation import predict_frames
 from bench.skeleton import HIPS_C133, KEYPOINT_NAMES, NUM_KEYPOINTS, PELVIS, add_pelvis
 
 
@@ -96,7 +96,7 @@ def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, st
         raise ValueError(f"{type(lifter).__name__} is deterministic: it predicts 1 hypothesis, not {hypotheses}")
     device = torch.device(device)
     windows = TestWindows([_Clip(np.asarray(pose_2d, np.float32))],
-                          WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field))
+                          WindowSpec.for_lifter(lifter))
     generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
     outputs, indices, masks = [], [], []
     for pred, _, mask, frame_index in predict_frames(lifter, windows, hypotheses=hypotheses, steps=steps,

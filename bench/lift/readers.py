@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.h3wb import DataError
+from bench.errors import DataError
 from bench.skeleton import C133_GROUPS, NUM_KEYPOINTS
 
 SUFFIXES = (".json", ".npy", ".npz")

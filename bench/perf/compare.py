@@ -28,9 +28,19 @@ from timm.layers.attention import Attention
 
 from baselines.base import count_parameters
 from baselines.diffusion import GaussianDiffusion
+from bench.perf.measure import (
+    MB,
+    OPERATIONS,
+    PerfSettings,
+    format_number,
+    make_lifter,
+    measure_lifter,
+    predictor,
+    synchronize,
+    time_calls,
+    train_step,
+)
 from bench.runs.lifters import compile_networks, is_part_based
-from bench.perf.measure import (MB, OPERATIONS, PerfSettings, format_number, make_lifter, measure_lifter, predictor,
-                        synchronize, time_calls, train_step)
 
 FAST_PATHS = ("sampler", "part-based", "bf16", "compile", "fused-attention")
 SWEEP_AXES = {"frames": OPERATIONS, "joints": OPERATIONS, "batch": ("train", "infer"),
@@ -111,8 +121,8 @@ def counterparts(name: str, settings: PerfSettings) -> tuple[torch.nn.Module, to
         return make_lifter(name, eager, part_based=False), make_lifter(name, eager, part_based=True)
     part = make_lifter(name, eager)
     base = part.options["lifter"]
-    args = {**settings.model_args, **settings.lifter_args.get(name, {})}
-    vanilla = make_lifter(base, eager.replace(model_args={}, lifter_args={base: args}), part_based=False)
+    vanilla = make_lifter(base, eager.replace(model_args={}, per_lifter={base: settings.lifter_model_args(name)}),
+                          part_based=False)
     return vanilla, part
 
 

@@ -34,11 +34,11 @@ from typing import Callable
 import torch
 from tabulate import tabulate
 
-from baselines.base import Lifter
+from baselines.base import Lifter, count_parameters
 from bench.data.windows import WindowSpec
+from bench.runs import training
 from bench.runs.evaluation import autocast
-from bench.runs.lifters import compile_networks, create, is_part_based
-from baselines.base import count_parameters
+from bench.runs.lifters import build, compile_networks, is_part_based
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 DTYPES = ("fp32", "bf16")
@@ -60,8 +60,8 @@ class PerfSettings:
         compile: a ``torch.compile`` backend for the networks (``bench.runs.lifters.compile_networks``), or None.
         repeats, warmup: timed and untimed calls per measurement.
         part_based: wrap every whole-body lifter with the part-based wrapper.
-        model_args: architecture overrides for every lifter (e.g. ``{"width": 128}``).
-        lifter_args: per-lifter architecture overrides, {name: {argument: value}}, applied after ``model_args``.
+        model_args: the arguments of every lifter (e.g. ``{"width": 128}``).
+        per_lifter: the arguments of one lifter, {name: model_args}, applied after ``model_args``.
         parts: part-based options (``parts.part_based`` keywords, e.g. ``{"widths": "match"}``).
         seed: seed of the weights and of the random inputs.
     """
@@ -79,7 +79,7 @@ class PerfSettings:
     warmup: int = 1
     part_based: bool = False
     model_args: dict = field(default_factory=dict)
-    lifter_args: dict = field(default_factory=dict)
+    per_lifter: dict = field(default_factory=dict)
     parts: dict = field(default_factory=dict)
     seed: int = 0
 
@@ -97,6 +97,10 @@ class PerfSettings:
     @property
     def torch_device(self) -> torch.device:
         return torch.device(self.device)
+
+    def lifter_model_args(self, name: str) -> dict:
+        """The arguments of the lifter ``name``: ``model_args``, then its own in ``per_lifter``."""
+        return {**self.model_args, **self.per_lifter.get(name, {})}
 
     def replace(self, **changes) -> PerfSettings:
         return dataclasses.replace(self, **changes)
@@ -238,12 +242,12 @@ def make_lifter(name: str, settings: PerfSettings, part_based: bool | None = Non
         ValueError: the lifter does not accept these sizes or options (the message names them).
     """
     part_based = settings.part_based if part_based is None else part_based
-    args = {**settings.model_args, **settings.lifter_args.get(name, {})}
+    args = settings.lifter_model_args(name)
     parts = settings.parts if part_based or is_part_based(name) else {}
     torch.manual_seed(settings.seed)
     try:
-        lifter = create(name, joints=settings.joints, frames=settings.frames, part_based=part_based, parts=parts,
-                        model_args=args)
+        lifter = build(name, joints=settings.joints, frames=settings.frames, part_based=part_based, parts=parts,
+                       model_args=args)
     except TypeError as error:
         raise ValueError(f"{name}: does not accept {sorted({**settings.parts, **args})}: {error}") from error
     lifter = lifter.to(settings.torch_device)
@@ -255,7 +259,7 @@ def make_lifter(name: str, settings: PerfSettings, part_based: bool | None = Non
 def random_windows(lifter: Lifter, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Random 2D windows (B, L, J, 2) in [-1, 1] and 3D targets (B, L, J, 3) in metres, L = the input length."""
     device = next(lifter.parameters()).device
-    frames = WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field).frames_in
+    frames = WindowSpec.for_lifter(lifter).frames_in
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x2d = torch.rand(batch, frames, lifter.joints, 2, generator=generator) * 2 - 1
     y3d = torch.randn(batch, frames, lifter.joints, 3, generator=generator) * 0.3
@@ -274,16 +278,10 @@ def train_step(lifter: Lifter, batch: int, bf16: bool, seed: int = 0) -> Callabl
     """A closure running one training step (forward, backward, AdamW step) on a fixed random batch."""
     x2d, y3d = random_windows(lifter, batch, seed)
     optimizer = torch.optim.AdamW(lifter.parameters(), lr=1e-5)
-    device = x2d.device
 
     def step() -> torch.Tensor:
         lifter.train()
-        with autocast(device, bf16):
-            loss = lifter.loss(x2d, y3d)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
+        return training.train_step(lifter, optimizer, x2d, y3d, bf16=bf16)
 
     return step
 

@@ -16,12 +16,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.metrics import PROTOCOLS
+from bench.reports.tables import (
+    PAPER_RESULTS,
+    PART_OPTIONS,
+    PaperRow,
+    PaperTable,
+    ReportError,
+    expand_pairs,
+    load_paper_tables,
+    parts_key,
+)
 from bench.runs import config as cfg
-from bench.reports.tables import (PAPER_RESULTS, PART_OPTIONS, PaperRow, PaperTable, ReportError, expand_pairs,
-                                 load_paper_tables, parts_key)
 
-PROTOCOLS = {"h3wb": "the official H3WB leaderboard definitions",
-             "pafuse": "the PAFUSE reference code's definitions"}
 _PAIR = re.compile(r"^H(\d+)-K(\d+)$")
 _SETTING_EXCLUDES = (*cfg.NOT_IN_RUN_ID, "seed", "model", "part_based", "parts", "frames", "data", "synthetic")
 """Config keys that runs compared with each other may differ in: what the comparison is about, what does not change
@@ -99,7 +106,7 @@ def _record_lines(path: Path, columns) -> list[dict]:
     parts = record.get("parts")
     base = {**{k: fields[k] for k in ("run_id", "model", "frames", "protocol", "seed")},
             "path": str(path), "finished": str(record.get("finished", "")),
-            "part_based": bool(record.get("part_based")) or parts is not None,  # pafuse: part-based by itself
+            "part_based": _field(path, record, "part_based", bool),
             "parts": parts_key(parts), "fingerprint": _field(path, fields["data"], "fingerprint", str, "data."),
             "source": str(fields["data"].get("source", "")), "setting": _setting(path, record),
             "model_args": json.dumps(_shared_args(record), sort_keys=True)}
@@ -119,7 +126,7 @@ def _record_lines(path: Path, columns) -> list[dict]:
 
 def _field(path: Path, mapping, name: str, kind, where: str = ""):
     value = mapping.get(name) if isinstance(mapping, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         expected = kind.__name__ if isinstance(kind, type) else "a number"
         raise ReportError(f"{path}: field '{where}{name}': expected {expected}, found {value!r}")
     return value

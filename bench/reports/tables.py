@@ -13,10 +13,13 @@ from pathlib import Path
 
 import yaml
 
-PAPER_RESULTS = Path(__file__).resolve().parents[1] / "configs" / "paper_results.yaml"
+from bench.metrics import ESTIMATORS
+
+PAPER_RESULTS = Path(__file__).resolve().parents[2] / "configs" / "paper_results.yaml"
 PART_OPTIONS = ("widths", "hands", "attach", "shift", "split", "loss", "error")
 """The part options that tell one part-based variant from another (the ablations of Tables 2 and 3)."""
-ESTIMATORS = ("P-Best", "P-Agg")
+PAPER_ESTIMATORS = ESTIMATORS[:2]
+"""The estimators of the paper's tables: P-Best and P-Agg."""
 _ROW_DEFAULTS = {"part_based": False, "frames": 27, "pair": [1, 1], "estimator": "P-Best", "parts": {},
                  "delta_to": None}
 _ROW_KEYS = {"id", "label", "model", "paper", *_ROW_DEFAULTS}
@@ -131,8 +134,8 @@ def _row(path: Path, where: str, group: str, spec: dict, columns: tuple[str, ...
     if not isinstance(paper, list) or len(paper) != len(columns):
         raise ReportError(f"{path}: {where}.paper: expected {len(columns)} numbers ({', '.join(columns)}), "
                           f"found {paper!r}")
-    if spec["estimator"] not in ESTIMATORS:
-        raise ReportError(f"{path}: {where}.estimator: expected one of {ESTIMATORS}, found {spec['estimator']!r}")
+    if spec["estimator"] not in PAPER_ESTIMATORS:
+        raise ReportError(f"{path}: {where}.estimator: expected one of {PAPER_ESTIMATORS}, found {spec['estimator']!r}")
     unknown_parts = set(spec["parts"]) - set(PART_OPTIONS)
     if unknown_parts or (spec["parts"] and not spec["part_based"]):
         raise ReportError(f"{path}: {where}.parts: expected options of a part_based row among {PART_OPTIONS}, "

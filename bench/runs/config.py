@@ -13,9 +13,11 @@ from pathlib import Path
 
 import yaml
 
-from baselines.registry import is_lifter, list_lifters, train_defaults
+from baselines.registry import train_defaults
+from bench.errors import ConfigError
+from bench.runs.lifters import build, build_from_config, is_lifter, is_part_based, list_lifters
 
-PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "presets"
+PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "presets"
 
 DEFAULTS: dict = {
     "model": None,            # a registered lifter name
@@ -43,27 +45,38 @@ NOT_IN_RUN_ID = ("device", "compile")
 _RECIPE_TO_EVAL = {"flip_test": "flip_test", "eval_hypotheses_steps": "hypotheses_steps"}
 
 
-class ConfigError(ValueError):
-    """A configuration problem, reported before any work starts."""
+def merge(base: dict, override: dict | None, where: str | None = None) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``: the one merge of configuration fragments.
 
-
-def merge(base: dict, override: dict, where: str) -> dict:
-    """Deep-merge ``override`` into a copy of ``base``; keys unknown to ``base`` are an error naming ``where``.
-
-    ``model_args`` is open (its keys belong to the lifter) and is merged without checking.
+    With ``where``, a key unknown to ``base`` is an error naming ``where``, and so is a plain value where ``base`` has
+    a mapping; ``model_args`` stays open (its keys belong to the lifter). Without ``where``, nothing is checked.
     """
     out = copy.deepcopy(base)
     for key, value in (override or {}).items():
-        if key not in base:
+        if where is not None and key not in base:
             raise ConfigError(f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(base))}")
-        if isinstance(base[key], dict) and key != "model_args":
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
-            out[key] = merge(base[key], value, f"{where}: {key}")
-        elif key == "model_args":
-            out[key] = {**out[key], **(value or {})}
+        if isinstance(out.get(key), dict) and (isinstance(value, dict) or (key == "model_args" and value is None)):
+            inner = None if where is None or key == "model_args" else f"{where}: {key}"
+            out[key] = merge(out[key], value, inner)
+        elif where is not None and isinstance(base[key], dict):
+            raise ConfigError(f"{where}: {key} must be a mapping, got {value!r}")
         else:
-            out[key] = value
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def nest(fragment: dict, where: str) -> dict:
+    """Dotted keys (``parts.shift``) as nested mappings, the one parser of dotted keys; nested mappings merge."""
+    out: dict = {}
+    for key, value in fragment.items():
+        *parents, leaf = str(key).split(".")
+        node = out
+        for parent in parents:
+            node = node.setdefault(parent, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{where}: {key} sets a key inside {parent!r}, which is not a mapping")
+        both_mappings = isinstance(node.get(leaf), dict) and isinstance(value, dict)
+        node[leaf] = merge(node[leaf], value) if both_mappings else value
     return out
 
 
@@ -92,15 +105,11 @@ def load_yaml(path: str | Path) -> dict:
     return loaded
 
 
-PRESET_PER_LIFTER = {"lifter_args": "model_args", "lifter_train": "train"}
-"""A preset's per-lifter keys, and the configuration section each lifter's fragment merges into."""
-
-
 def preset(name: str, model: str) -> dict:
     """A preset's configuration fragment for ``model``.
 
-    Besides configuration keys, a preset may hold per-lifter fragments: ``lifter_args`` (name -> ``model_args``)
-    and ``lifter_train`` (name -> ``train`` keys, e.g. a stride for single-frame lifters).
+    Besides configuration keys, a preset may hold ``lifters``: per lifter, a fragment of configuration keys (e.g.
+    its ``model_args`` sizes, or a ``train.stride``) that applies to that lifter's runs only.
     """
     path = PRESET_DIR / f"{name}.yaml"
     if not path.exists():
@@ -108,21 +117,12 @@ def preset(name: str, model: str) -> dict:
         raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(known)}")
     fragment = load_yaml(path)
     fragment.pop("description", None)
-    for per_lifter_key, section in PRESET_PER_LIFTER.items():
-        per_lifter = fragment.pop(per_lifter_key, None) or {}
-        fragment[section] = {**(fragment.get(section) or {}), **(per_lifter.get(model) or {})}
-    if not _generative(model, fragment["model_args"]):
+    per_lifter = fragment.pop("lifters", None) or {}
+    fragment = merge(fragment, per_lifter.get(model) or {})
+    model_args = fragment.get("model_args") or {}
+    if not build(model, model_args=model_args, meta=True).generative:
         fragment.get("eval", {}).pop("hypotheses_steps", None)  # a preset's (H, K) pairs are for diffusion models
     return fragment
-
-
-def _generative(model: str, model_args: dict) -> bool:
-    import torch
-
-    from baselines.registry import create_lifter
-
-    with torch.device("meta"):
-        return create_lifter(model, **model_args).generative
 
 
 def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str | None = None,
@@ -148,6 +148,7 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
         config = merge(config, preset(preset_name, model), f"preset {preset_name}")
     config = merge(config, from_file, str(config_file))
     config = merge(config, flags, flags_where)
+    config["part_based"] = bool(config["part_based"]) or is_part_based(model)   # pafuse is part-based by itself
     check(config)
     check_lifter(config)
     return config
@@ -155,13 +156,8 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
 
 def check_lifter(config: dict) -> None:
     """Build the lifter on the meta device (no memory, no weights) to reject bad options before any work."""
-    import torch
-
-    from bench.runs.lifters import build_lifter
-
     try:
-        with torch.device("meta"):
-            lifter = build_lifter(config)
+        lifter = build_from_config(config, meta=True)
     except ConfigError:
         raise
     except (KeyError, ValueError) as error:
@@ -199,19 +195,15 @@ def dump(config: dict) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def set_overrides(items: list[str], into: dict | None = None) -> dict:
+def set_overrides(items: list[str]) -> dict:
     """``--set KEY=VALUE ...`` as a nested configuration fragment: dotted keys nest, values are parsed as YAML."""
-    fragment = into if into is not None else {}
+    pairs = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep:
+        if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        *parents, leaf = key.split(".")
-        node = fragment
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = yaml.safe_load(value)
-    return fragment
+        pairs[key] = yaml.safe_load(value)
+    return nest(pairs, "--set")
 
 
 def _drop_none(tree: dict) -> dict:

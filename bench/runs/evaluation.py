@@ -8,16 +8,21 @@ because that protocol's P-Best picks one hypothesis per batch, as the reference 
 from __future__ import annotations
 
 import contextlib
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.data.windows import TestWindows
+from bench.data.h3wb import SPLITS, load_h3wb
+from bench.data.windows import TestWindows, WindowSpec
+from bench.io import save_text
 from bench.metrics import hypothesis_errors
+from bench.runs import config as cfg
+from bench.runs.checkpoints import load_model
+from bench.runs.records import data_source, fingerprint
 from bench.skeleton import FLIP_PERMUTATION
-
-ESTIMATORS = ("P-Best", "P-Agg", "J-Best")
 
 
 def pair_name(hypotheses: int, steps: int) -> str:
@@ -112,3 +117,29 @@ def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", fli
         results[pair_name(hypotheses, steps)] = {"overall": summarize_frames(per_frame),
                                                  "per_action": summarize_frames(per_frame, actions)}
     return results
+
+
+def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pairs=None, protocol: str | None = None,
+                 device: str | None = None) -> tuple[dict, Path]:
+    """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``."""
+    run_dir = Path(run_dir)
+    model = load_model(run_dir, checkpoint, device)
+    config, lifter, path, epoch = model.config, model.lifter, model.checkpoint, model.epoch
+    config = dict(config, eval=dict(config["eval"], **{k: v for k, v in (("hypotheses_steps", pairs),
+                                                                          ("protocol", protocol)) if v is not None}))
+    cfg.check(config)
+    cfg.check_lifter(config)   # e.g. several hypotheses for a deterministic lifter: an error, as for bench run
+    eval_cfg, device = config["eval"], next(lifter.parameters()).device
+    source = data_source(config)
+    spec = WindowSpec.for_lifter(lifter)
+    windows = TestWindows(load_h3wb(source, subjects=SPLITS["test"], max_gap=config["max_gap"]), spec)
+    metrics = evaluate(lifter, windows, eval_cfg["hypotheses_steps"], protocol=eval_cfg["protocol"],
+                       flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device,
+                       seed=config["seed"], bf16=config["bf16"], progress=True)
+    result = {"run_id": run_dir.name, "checkpoint": str(path), "epoch": epoch, "protocol": eval_cfg["protocol"],
+              "data_fingerprint": fingerprint(source),
+              "metrics": {pair: value["overall"] for pair, value in metrics.items()},
+              "per_action": {pair: value["per_action"] for pair, value in metrics.items()}}
+    name = f"{path.stem}-{eval_cfg['protocol']}-" + "_".join(pair_name(h, k) for h, k in eval_cfg["hypotheses_steps"])
+    out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2))
+    return result, out

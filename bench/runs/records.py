@@ -8,10 +8,10 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from baselines.base import count_parameters
 from bench.data import ensure_synthetic
 from bench.data.h3wb import dataset_files
 from bench.io import save_text
-from baselines.base import count_parameters
 
 
 def data_source(config: dict) -> Path:
@@ -36,7 +36,7 @@ def fingerprint(source: Path) -> str:
 
 def code_version() -> str:
     """``git describe`` of the checkout, with '-dirty' when it has uncommitted changes; the package version else."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True, text=True,
                              timeout=10, check=True)

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.runs import config as cfg
+from baselines.base import count_parameters
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
+from bench.errors import ConfigError
+from bench.io import save_text
+from bench.runs import config as cfg
+from bench.runs.checkpoints import save_checkpoint
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
-from bench.io import atomic_path, save_text
-from bench.runs.lifters import build_lifter, compile_networks
-from baselines.base import count_parameters
+from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.records import data_source, write_record
 
 VALIDATION_PAIR = (1, 1)
@@ -71,10 +73,10 @@ class Run:
                            max_gap=self.config["max_gap"])   # the files are read once, for every split
         sequences = {name: [seq for seq in loaded if seq.subject in subjects] for name, subjects in splits.items()}
         _seed_everything(self.config["seed"])
-        lifter = build_lifter(self.config).to(self.device)
+        lifter = build_from_config(self.config).to(self.device)
         optimizer = _optimizer(lifter, self.config["train"])
         state = self._resume(lifter, optimizer, log)
-        spec = WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field)
+        spec = WindowSpec.for_lifter(lifter)
         train = TrainWindows(sequences["train"], spec, stride=self.config["train"]["stride"],
                              flip=self.config["train"]["flip_augment"], seed=self.config["seed"])
         validation = TestWindows(sequences["validation"], spec) if sequences.get("validation") else None
@@ -92,7 +94,7 @@ class Run:
             self.folder.mkdir(parents=True, exist_ok=True)
             save_text(self.folder / "config.yaml", cfg.dump(self.config))
         except OSError as error:
-            raise cfg.ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
+            raise ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
 
     def _resume(self, lifter, optimizer, log) -> dict:
         last = self.folder / "last.pt"
@@ -116,8 +118,8 @@ class Run:
         improved = val is not None and (state["best"] is None or val < state["best"])
         if improved or validation is None:
             state.update(best=val, best_epoch=epoch + 1)
-            _save(self.folder / "best.pt", {"model": lifter.state_dict(), "epoch": epoch + 1})
-        _save(self.folder / "last.pt", {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(),
+            save_checkpoint(self.folder / "best.pt", {"model": lifter.state_dict(), "epoch": epoch + 1})
+        save_checkpoint(self.folder / "last.pt", {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(),
                                         "rng": _rng_state(), "state": state})
         log.info("epoch %d/%d: loss %.5f%s, lr %.3g", epoch + 1, train_cfg["epochs"], loss,
                  f", validation WB {val:.1f} mm" if val is not None else "", optimizer.param_groups[0]["lr"])
@@ -133,12 +135,8 @@ class Run:
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         for step, (x2d, y3d) in enumerate(bar):
             x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
-            with autocast(self.device, self.config["bf16"]):
-                loss = lifter.loss(x2d, y3d)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach().double() * len(x2d)
+            loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"])
+            total += loss.double() * len(x2d)
             count += len(x2d)
             if self.progress and step % LOSS_DISPLAY_EVERY == 0:
                 bar.set_postfix(loss=f"{total.item() / count:.4f}")
@@ -165,6 +163,19 @@ class Run:
         return record
 
 
+def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d: torch.Tensor,
+               bf16: bool = False) -> torch.Tensor:
+    """One optimizer step on a batch (B, N, J, 2) -> (B, N, J, 3): forward and loss (bf16 autocast when asked),
+    backward, step. The one training step of the project (``Run`` and ``bench perf``); returns the detached loss,
+    left on the device so that the host does not wait for it."""
+    with autocast(x2d.device, bf16):
+        loss = lifter.loss(x2d, y3d)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _splits(selection: str) -> dict[str, tuple[str, ...]]:
     """Train / validation / test subjects: the test subject is never used to select a checkpoint."""
     if selection == "val":
@@ -180,7 +191,7 @@ def _optimizer(lifter, train_cfg: dict) -> torch.optim.Optimizer:
     if name == "adamw":
         return torch.optim.AdamW(lifter.parameters(), lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"],
                                  amsgrad=bool(train_cfg["amsgrad"]))
-    raise cfg.ConfigError(f"train.optimizer must be 'adam' or 'adamw', got {train_cfg['optimizer']!r}")
+    raise ConfigError(f"train.optimizer must be 'adam' or 'adamw', got {train_cfg['optimizer']!r}")
 
 
 def _schedule(lifter, optimizer, train_cfg: dict, epoch: int) -> None:
@@ -214,11 +225,6 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
 
 
 @contextlib.contextmanager

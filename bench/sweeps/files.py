@@ -12,18 +12,18 @@ A sweep file (``configs/sweeps/*.yaml``) holds:
 - ``name`` (default: the file name) and ``description``.
 
 Every run is ``base`` < its grid point or explicit fragment < ``--set`` overrides, resolved with
-``bench.runs.config.resolve`` as command-line flags over the preset, so its run id equals the one ``bench run`` gives for
-the same settings. Submitting and following the runs is in :mod:`bench.sweeps.jobs`.
+``bench.runs.config.resolve`` as command-line flags over the preset, so its run id equals the one ``bench run`` gives
+for the same settings. Submitting and following the runs is in :mod:`bench.sweeps.jobs`.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from bench.errors import ConfigError
 from bench.runs import config as cfg
 
 EXECUTOR_DEFAULTS: dict = {
@@ -89,7 +89,7 @@ def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | No
     path = Path(path)
     try:
         spec = cfg.load_yaml(path)
-    except cfg.ConfigError as error:
+    except ConfigError as error:
         raise SweepError(str(error)) from error
     unknown = sorted(set(spec) - set(FILE_KEYS))
     if unknown:
@@ -98,7 +98,7 @@ def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | No
     base = _mapping(spec.get("base"), f"{path}: base")
     runs = []
     for label, entry in entries(spec, path):
-        fragment = _deep_merge(_deep_merge(base, entry), overrides or {})
+        fragment = cfg.merge(cfg.merge(base, entry), overrides)
         if "device" not in fragment:
             fragment["device"] = "cuda" if executor["gpus_per_node"] > 0 else "cpu"
         runs.append(_resolve(fragment, entry, label, preset, path))
@@ -174,7 +174,7 @@ def _resolve(fragment: dict, entry: dict, label: str, preset: str | None, path: 
     where = f"{path}: {label}"
     try:
         config = cfg.resolve(fragment, preset_name=preset, flags_where=where)
-    except cfg.ConfigError as error:
+    except ConfigError as error:
         message = str(error)
         raise SweepError(message if message.startswith(where) else f"{where}: {message}") from error
     flat = _flatten(entry)
@@ -208,21 +208,6 @@ def _short(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
 
 
-def _nest(fragment: dict, where: str) -> dict:
-    """Dotted keys (``parts.shift``) become nested mappings; nested mappings are kept as they are."""
-    out: dict = {}
-    for key, value in fragment.items():
-        *parents, leaf = str(key).split(".")
-        node = out
-        for parent in parents:
-            node = node.setdefault(parent, {})
-            if not isinstance(node, dict):
-                raise SweepError(f"{where}: {key} sets a key inside {parent!r}, which is not a mapping")
-        both_mappings = isinstance(node.get(leaf), dict) and isinstance(value, dict)
-        node[leaf] = _deep_merge(node[leaf], value) if both_mappings else value
-    return out
-
-
 def _flatten(tree: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in tree.items():
@@ -233,19 +218,16 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def _mapping(value, where: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise SweepError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
     return value
+
+
+def _nest(fragment: dict, where: str) -> dict:
+    try:
+        return cfg.nest(fragment, where)
+    except ConfigError as error:
+        raise SweepError(str(error)) from error

@@ -23,8 +23,8 @@ from typing import Callable
 import submitit
 from submitit.helpers import DelayedSubmission
 
-from bench.sweeps.status import CLUSTERS, JobRef, RunState, run_state, save_index, slurm_queue
 from bench.sweeps.files import Sweep, SweepRun, bookkeeping_folder
+from bench.sweeps.status import CLUSTERS, JobRef, RunState, run_state, save_index, slurm_queue
 
 FINAL_STATES = ("done", "failed")
 STATE_ORDER = ("done", "running", "queued", "failed", "unknown")

@@ -2,11 +2,12 @@
 import pytest
 import torch
 
+from baselines.base import flip_pose
 from baselines.d3dp import D3DP
 from baselines.diffusion import GaussianDiffusion
 from baselines.mixste import MixSTE
 from baselines.registry import create_lifter, list_lifters
-from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, flip
+from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 TINY = dict(width=16, depth=2, heads=8)
 PERMUTATION = torch.as_tensor(FLIP_PERMUTATION)
@@ -70,9 +71,10 @@ def test_whole_body_flip_tta_is_mirror_equivariant():
     model = D3DP(NUM_JOINTS, 27, **TINY).eval()
     x2d, noise = torch.randn(1, 27, NUM_JOINTS, 2), torch.randn(3, 1, 2, 27, NUM_JOINTS, 3)
     sample = model.diffusion.sample
-    flipped_in = sample(flip(x2d), hypotheses=2, steps=3, noise=flip(noise), flip_permutation=FLIP_PERMUTATION)
+    flipped_in = sample(flip_pose(x2d, FLIP_PERMUTATION), hypotheses=2, steps=3,
+                        noise=flip_pose(noise, FLIP_PERMUTATION), flip_permutation=FLIP_PERMUTATION)
     plain = sample(x2d, hypotheses=2, steps=3, noise=noise, flip_permutation=FLIP_PERMUTATION)
-    torch.testing.assert_close(flipped_in, flip(plain))
+    torch.testing.assert_close(flipped_in, flip_pose(plain, FLIP_PERMUTATION))
 
 
 def test_seeded_predict_is_reproducible():

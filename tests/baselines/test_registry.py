@@ -4,8 +4,8 @@ import torch
 
 import baselines
 from baselines import registry
+from baselines.base import flip_pose
 from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
-
 
 
 def test_every_registered_lifter_has_a_tiny_test_config(tiny_args):
@@ -19,7 +19,7 @@ def test_list_filters_and_sorts():
 
 def test_unknown_name_lists_the_registered_lifters():
     with pytest.raises(KeyError, match=r"unknown lifter 'foo'; registered lifters: d3dp, mixste"):
-        baselines.create_lifter("foo")
+        baselines.create_lifter("foo", joints=17)
 
 
 def test_duplicate_registration_is_refused():
@@ -32,7 +32,7 @@ def test_duplicate_registration_is_refused():
 
 def test_none_overrides_keep_the_yaml_defaults():
     with torch.device("meta"):
-        model = baselines.create_lifter("mixste", width=None, depth=2)
+        model = baselines.create_lifter("mixste", joints=17, width=None, depth=2)
     assert model.spatial_blocks[0].norm1.normalized_shape == (baselines.model_defaults("mixste")["width"],)
     assert len(model.spatial_blocks) == 2
 
@@ -99,7 +99,27 @@ def test_tiny_model_overfits_fixed_windows(name, joints, frames, args, single_th
 
 @pytest.mark.parametrize("name", ["videopose", "poseformer", "mixste"])
 def test_deterministic_lifters_refuse_several_hypotheses(name, tiny_args):
-    model = baselines.create_lifter(name, **tiny_args[name]).eval()
+    model = baselines.create_lifter(name, joints=134, **tiny_args[name]).eval()
     x2d = torch.randn(1, model.receptive_field, NUM_JOINTS, 2)
     with pytest.raises(ValueError, match="deterministic"):
         model.predict(x2d, hypotheses=4)
+
+
+@pytest.mark.parametrize("name", ["videopose", "poseformer"])
+def test_receptive_field_lifters_flip_tta_shape_and_equivariance(name, tiny_args):
+    torch.manual_seed(0)
+    model = baselines.create_lifter(name, joints=NUM_JOINTS, **tiny_args[name]).eval()
+    permutation = torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long)
+    x = torch.randn(2, model.receptive_field + 2, NUM_JOINTS, 2)
+    pred = model.predict(x, flip_permutation=permutation)
+    assert pred.shape == (2, 1, 3, NUM_JOINTS, 3)
+    mirrored = model.predict(flip_pose(x, permutation), flip_permutation=permutation)
+    torch.testing.assert_close(mirrored, flip_pose(pred, permutation), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["videopose", "poseformer"])
+def test_receptive_field_lifters_run_under_bf16_autocast_on_cpu(name, tiny_args):
+    model = baselines.create_lifter(name, joints=5, **tiny_args[name]).eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(2, model.receptive_field, 5, 2))
+    assert out.shape == (2, 1, 5, 3) and torch.isfinite(out.float()).all()

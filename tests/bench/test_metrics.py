@@ -4,8 +4,7 @@ import math
 import pytest
 import torch
 
-from bench.metrics import METRIC_KEYS, hypothesis_errors, mpjpe, summarize, whole_body_errors
-from bench.metrics import _procrustes_align
+from bench.metrics import METRIC_KEYS, _procrustes_align, hypothesis_errors, mpjpe, summarize, whole_body_errors
 from bench.skeleton import BODY_NOSE, NUM_JOINTS, PART_ROOTS, PARTS, PELVIS
 
 # A displacement of 50 mm (3-4-5 triangle), in metres.

@@ -3,11 +3,28 @@ import numpy as np
 import pytest
 import torch
 
+from baselines.base import flip_pose
 from bench.data.body_model import rest_pose, sample_body_shape
-from bench.skeleton import (BONES, FLIP_PERMUTATION, JOINT_NAMES, KEYPOINT_NAMES, MIDLINE_C133, MIRROR_PAIRS_C133,
-                            NUM_JOINTS, NUM_KEYPOINTS, PART_ATTACH, PART_ROOTS, PARTS, add_pelvis, flip)
+from bench.skeleton import (
+    BONES,
+    FLIP_PERMUTATION,
+    JOINT_NAMES,
+    KEYPOINT_NAMES,
+    MIDLINE_C133,
+    MIRROR_PAIRS_C133,
+    NUM_JOINTS,
+    NUM_KEYPOINTS,
+    PART_ATTACH,
+    PART_ROOTS,
+    PARTS,
+    add_pelvis,
+)
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
+
+
+def flip(x):
+    return flip_pose(x, FLIP_PERMUTATION)
 
 
 @pytest.fixture(scope="module", params=["average", "sampled"])

@@ -50,7 +50,7 @@ def test_default_pafuse():
 def test_overrides_select_the_ablations(overrides, check):
     frames = overrides.pop("frames", 27)
     with torch.device("meta"):
-        model = baselines.create_lifter("pafuse", frames=frames, **overrides)
+        model = baselines.create_lifter("pafuse", joints=NUM_JOINTS, frames=frames, **overrides)
     assert check(model)
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import baselines
-from bench.skeleton import NUM_JOINTS
 from baselines.base import count_parameters
+from bench.skeleton import NUM_JOINTS
 from parts.widths import MATCH_TOLERANCE, part_sizes, width_spec
 
 # Joints of each part network with attach="roots" (body + 3 anchor tokens) and with the reference layout.

@@ -4,11 +4,12 @@ import torch
 from torch import nn
 
 import baselines
+from baselines.base import flip_pose
 from bench.runs.lifters import is_part_based
-from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, PARTS, flip
+from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS, PARTS
 from parts.frames import PartLayout
 from parts.losses import pose_error
-from parts.wrapper import Member, PartSplit, SplitLifter, mirror_x, part_based
+from parts.wrapper import Member, PartSplit, SplitLifter, part_based
 
 PERMUTATION = torch.as_tensor(FLIP_PERMUTATION)
 LEFT, RIGHT = list(PARTS["left_hand"]), list(PARTS["right_hand"])
@@ -80,14 +81,14 @@ def test_mirrored_left_hand_goes_the_right_hand_path(name, tiny_args):
     torch.manual_seed(0)
     model = part_based(name, hands="shared", **tiny_args[name]).eval()
     tokens = model.layout.tokens(windows(model)[0])
-    tokens[..., RIGHT, :] = mirror_x(tokens[..., LEFT, :])
+    tokens[..., RIGHT, :] = flip_pose(tokens[..., LEFT, :])
     if model.generative:
         x_t = torch.randn(*tokens.shape[:-1], 3)
-        x_t[..., RIGHT, :] = mirror_x(x_t[..., LEFT, :])
+        x_t[..., RIGHT, :] = flip_pose(x_t[..., LEFT, :])
         out = model.inner.diffusion.denoiser(tokens, x_t, torch.tensor([10, 700]))
     else:
         out = model.inner(tokens)
-    torch.testing.assert_close(out[..., LEFT, :], mirror_x(out[..., RIGHT, :]))
+    torch.testing.assert_close(out[..., LEFT, :], flip_pose(out[..., RIGHT, :]))
 
 
 class AddPosition(nn.Module):
@@ -138,7 +139,8 @@ def test_flip_tta_is_mirror_equivariant(name, attach, tiny_args):
     model = part_based(name, attach=attach, **tiny_args[name]).eval()
     x2d, _ = windows(model, batch=1)
     plain = model.predict(x2d, flip_permutation=PERMUTATION)
-    torch.testing.assert_close(model.predict(flip(x2d), flip_permutation=PERMUTATION), flip(plain))
+    mirrored = model.predict(flip_pose(x2d, FLIP_PERMUTATION), flip_permutation=PERMUTATION)
+    torch.testing.assert_close(mirrored, flip_pose(plain, FLIP_PERMUTATION))
 
 
 def test_generative_flip_tta_is_mirror_equivariant(tiny_args):
@@ -150,9 +152,9 @@ def test_generative_flip_tta_is_mirror_equivariant(tiny_args):
     noise = torch.randn(3, 1, 2, 27, layout.joints, 3)
     sample = model.inner.diffusion.sample
     plain = sample(x2d, hypotheses=2, steps=3, noise=noise, flip_permutation=permutation)
-    flipped = sample(flip(x2d, permutation), hypotheses=2, steps=3, noise=flip(noise, permutation),
+    flipped = sample(flip_pose(x2d, permutation), hypotheses=2, steps=3, noise=flip_pose(noise, permutation),
                      flip_permutation=permutation)
-    torch.testing.assert_close(layout.reassemble(flipped), flip(layout.reassemble(plain)))
+    torch.testing.assert_close(layout.reassemble(flipped), flip_pose(layout.reassemble(plain), FLIP_PERMUTATION))
 
 
 ABLATIONS = {
@@ -170,7 +172,7 @@ ABLATIONS = {
 @pytest.mark.parametrize("ablation", ABLATIONS)
 def test_ablation_builds_trains_and_predicts(ablation):
     torch.manual_seed(0)
-    model = baselines.create_lifter("pafuse", width=16, depth=1, **ABLATIONS[ablation])
+    model = baselines.create_lifter("pafuse", joints=NUM_JOINTS, width=16, depth=1, **ABLATIONS[ablation])
     x2d, y3d = windows(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     before = [p.detach().clone() for p in model.parameters()]

@@ -28,9 +28,9 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.sweeps.jobs import sbatch_script
-from bench.sweeps.files import bookkeeping_folder, load_sweep
 from bench.runs.training import Run
+from bench.sweeps.files import bookkeeping_folder, load_sweep
+from bench.sweeps.jobs import sbatch_script
 
 EPOCHS = {"usr2": 3, "requeue": 12}
 """Enough epochs that a run is still training when the test interrupts it after the first; after ``scontrol

@@ -4,7 +4,8 @@ import pytest
 
 from bench import skeleton
 from bench.data import cameras
-from bench.data.h3wb import DataError, load_h3wb, read_tree
+from bench.data.h3wb import load_h3wb, read_tree
+from bench.errors import DataError
 from bench.io import save_npz
 
 CAM = "54138969"

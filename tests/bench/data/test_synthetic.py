@@ -4,9 +4,19 @@ import pytest
 
 from bench.data import cameras
 from bench.data.body_model import rest_pose
-from bench.data.synthetic import (SMALL_ACTIONS, TEST_FILE, TEST_SUBJECTS, TRAIN_FILE, TRAIN_SUBJECTS,
-                                  gap_distribution, generate, part_root_offsets, subject_body, subject_cameras,
-                                  write_synthetic)
+from bench.data.synthetic import (
+    SMALL_ACTIONS,
+    TEST_FILE,
+    TEST_SUBJECTS,
+    TRAIN_FILE,
+    TRAIN_SUBJECTS,
+    gap_distribution,
+    generate,
+    part_root_offsets,
+    subject_body,
+    subject_cameras,
+    write_synthetic,
+)
 from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, MIRROR_PAIRS_C133, NUM_KEYPOINTS
 
 K = KEYPOINT_NAMES.index

@@ -1,26 +1,23 @@
 """Tests of bench.data.windows: window geometry, exact test coverage, training cuts, flips and seeded order."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from baselines.base import flip_pose
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
-from bench.skeleton import NUM_JOINTS, flip
+from bench.skeleton import FLIP_PERMUTATION, NUM_JOINTS
 
 LENGTHS = (1, 5, 26, 27, 28, 54, 55, 100)
 
 
-@dataclass(frozen=True)
-class Seq:
-    subject: str
-    action: str
-    camera: str
-    frame_ids: np.ndarray
-    pose_2d: np.ndarray
-    pose_3d: np.ndarray
+def Seq(subject: str, action: str, camera: str, frame_ids, pose_2d, pose_3d) -> SimpleNamespace:
+    """A sequence as the windows read it (``bench.data.windows.SequenceLike``)."""
+    return SimpleNamespace(subject=subject, action=action, camera=camera, frame_ids=frame_ids, pose_2d=pose_2d,
+                           pose_3d=pose_3d)
 
 
 def make_sequence(length: int, joints: int, seed: int, subject: str = "S8", action: str = "Walk") -> Seq:
@@ -50,18 +47,22 @@ def edge_padded(pose: np.ndarray, before: int, after: int) -> np.ndarray:
 
 # --- geometry ---------------------------------------------------------------------------------------------------
 
+def _geometry(seq2seq: bool, frames: int, receptive_field: int) -> SimpleNamespace:
+    return SimpleNamespace(seq2seq=seq2seq, frames=frames, receptive_field=receptive_field)
+
+
 def test_spec_for_lifter_geometry():
-    assert WindowSpec.for_lifter(True, 27, 27) == WindowSpec(27, 0, 0)
-    assert WindowSpec.for_lifter(False, 81, 81) == WindowSpec(1, 40, 40)  # PoseFormer, centre frame
-    assert WindowSpec.for_lifter(False, 4, 4) == WindowSpec(1, 1, 2)  # even F: first output at (F - 1) // 2
-    assert WindowSpec.for_lifter(False, 243, 27) == WindowSpec(217, 13, 13)  # VideoPose default: L - RF + 1
-    assert WindowSpec.for_lifter(False, 27, 27, frames_out=10).frames_in == 36
+    assert WindowSpec.for_lifter(_geometry(True, 27, 27)) == WindowSpec(27, 0, 0)
+    assert WindowSpec.for_lifter(_geometry(False, 81, 81)) == WindowSpec(1, 40, 40)  # PoseFormer, centre frame
+    assert WindowSpec.for_lifter(_geometry(False, 4, 4)) == WindowSpec(1, 1, 2)  # even F: first output at (F - 1) // 2
+    assert WindowSpec.for_lifter(_geometry(False, 243, 27)) == WindowSpec(217, 13, 13)  # VideoPose default: L - RF + 1
+    assert WindowSpec.for_lifter(_geometry(False, 27, 27), frames_out=10).frames_in == 36
     assert WindowSpec(5, 2, 3).frames_in == 10
 
 
 def test_spec_rejects_bad_geometry():
     with pytest.raises(ValueError, match="seq2seq lifter predicts its 27"):
-        WindowSpec.for_lifter(True, 27, 27, frames_out=1)
+        WindowSpec.for_lifter(_geometry(True, 27, 27), frames_out=1)
     with pytest.raises(ValueError, match="frames_out >= 1"):
         WindowSpec(0)
     with pytest.raises(ValueError, match="left, right >= 0"):
@@ -115,7 +116,7 @@ def test_test_windows_inputs_are_edge_padded_and_centred(spec):
 def test_scatter_torch_and_batches_agree_with_attributes():
     windows = TestWindows(sequences_of([30, 3]), WindowSpec(4, 1, 1))
     masks, indices, values = [], [], []
-    for x2d, y3d, mask, frame_index in windows.batches(batch_size=3):
+    for _, y3d, mask, frame_index in windows.batches(batch_size=3):
         assert mask.dtype == torch.bool and frame_index.dtype == torch.int64
         masks.append(mask), indices.append(frame_index), values.append(y3d[:, 1:5])
     mask, frame_index = torch.cat(masks), torch.cat(indices)
@@ -184,10 +185,10 @@ def test_train_flip_doubles_and_mirrors_whole_body():
     assert len(windows) == 2 * 3
     x2d, y3d = all_windows(windows)
     plain_2d, mirrored_2d, plain_3d, mirrored_3d = x2d[:3], x2d[3:], y3d[:3], y3d[3:]
-    torch.testing.assert_close(mirrored_2d, flip(plain_2d), rtol=0, atol=0)
-    torch.testing.assert_close(mirrored_3d, flip(plain_3d), rtol=0, atol=0)
-    torch.testing.assert_close(flip(mirrored_2d), plain_2d, rtol=0, atol=0)
-    torch.testing.assert_close(flip(mirrored_3d), plain_3d, rtol=0, atol=0)
+    torch.testing.assert_close(mirrored_2d, flip_pose(plain_2d, FLIP_PERMUTATION), rtol=0, atol=0)
+    torch.testing.assert_close(mirrored_3d, flip_pose(plain_3d, FLIP_PERMUTATION), rtol=0, atol=0)
+    torch.testing.assert_close(flip_pose(mirrored_2d, FLIP_PERMUTATION), plain_2d, rtol=0, atol=0)
+    torch.testing.assert_close(flip_pose(mirrored_3d, FLIP_PERMUTATION), plain_3d, rtol=0, atol=0)
     assert not torch.equal(mirrored_2d, plain_2d)
     assert torch.all(y3d[:, :, 0] == 0)
 

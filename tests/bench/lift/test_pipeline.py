@@ -9,18 +9,18 @@ from PIL import Image
 
 from baselines import create_lifter
 from baselines.base import Lifter
-from bench.runs import config as cfg
 from bench.cli import main
 from bench.data.cameras import RESOLUTIONS
 from bench.data.h3wb import TEST_FILE, load_h3wb
 from bench.data.windows import TestWindows, WindowSpec
-from bench.runs.evaluation import predict_frames
-from bench.lift.pipeline import drop_pelvis, lift_file, model_input, predict_clip
 from bench.lift.aggregation import aggregate, fit_weak_perspective
-from bench.runs.lifters import build_lifter
-from bench.runs.rerun import load_weights
-from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, PELVIS
+from bench.lift.pipeline import drop_pelvis, lift_file, model_input, predict_clip
+from bench.runs import config as cfg
+from bench.runs.checkpoints import load_weights
+from bench.runs.evaluation import predict_frames
+from bench.runs.lifters import build_from_config
 from bench.runs.training import Run
+from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, PELVIS
 
 ACTION, CAMERA = "Directions 1", "54138969"
 TOLERANCE_M = 1e-4
@@ -111,17 +111,17 @@ def pafuse_run(tiny_data, tiny_args, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pafuse-run")
     (folder / "config.yaml").write_text(cfg.dump(config))
     torch.manual_seed(0)
-    torch.save({"model": build_lifter(config).state_dict(), "epoch": 0}, folder / "best.pt")
+    torch.save({"model": build_from_config(config).state_dict(), "epoch": 0}, folder / "best.pt")
     return folder
 
 
 def eval_path(run, sequence, flip_test: bool) -> np.ndarray:
     """What `bench eval` predicts for a sequence: (T, 133, 3) root-relative metres."""
     config = cfg.load_yaml(run / "config.yaml")
-    lifter = build_lifter(config)
+    lifter = build_from_config(config)
     load_weights(lifter, run / "best.pt", torch.device("cpu"))
     lifter.eval()
-    windows = TestWindows([sequence], WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field))
+    windows = TestWindows([sequence], WindowSpec.for_lifter(lifter))
     outputs = list(predict_frames(lifter, windows, hypotheses=1, steps=1, flip_test=flip_test, batch_size=8,
                                   device=torch.device("cpu")))
     per_frame = windows.scatter(torch.cat([p[:, 0] for p, *_ in outputs]), torch.cat([o[3] for o in outputs]),

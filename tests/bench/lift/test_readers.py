@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from bench.data.h3wb import DataError
+from bench.errors import DataError
 from bench.lift.filling import fill_missing, fill_track, missing_mask
 from bench.lift.readers import read_keypoints
 from bench.skeleton import C133_GROUPS, NUM_KEYPOINTS, PART_ATTACH

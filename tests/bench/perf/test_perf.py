@@ -13,13 +13,14 @@ import torch
 
 import baselines
 from baselines.diffusion import BATCHED_DEVICE_TYPES, batched_by_default
-from bench.runs import config as cfg
-from bench.perf import measure as perf
 from bench.cli import build_parser, main
 from bench.cli.perf import settings_from_args
-from bench.runs.lifters import compile_networks
-from bench.perf.measure import PerfSettings, make_lifter, measure_lifter, predictor, time_calls
+from bench.perf import measure as perf
 from bench.perf.compare import FAST_PATHS, attention_modules, attention_path, sampler_path
+from bench.perf.measure import PerfSettings, make_lifter, measure_lifter, predictor, time_calls
+from bench.runs import config as cfg
+from bench.runs.lifters import compile_networks
+from bench.skeleton import NUM_JOINTS
 
 FRAMES = 5
 BF16_TOLERANCE = 0.05
@@ -35,7 +36,7 @@ MACHINE_FIELDS = {"cpu", "cores", "torch_threads", "load_average", "torch", "cud
 
 
 def tiny(tiny_args, **changes) -> PerfSettings:
-    return PerfSettings(frames=FRAMES, hypotheses=2, steps=2, batch=2, repeats=1, warmup=0, lifter_args=tiny_args,
+    return PerfSettings(frames=FRAMES, hypotheses=2, steps=2, batch=2, repeats=1, warmup=0, per_lifter=tiny_args,
                         **changes)
 
 
@@ -64,7 +65,7 @@ def test_batched_sampler_equals_one_forward_per_hypothesis_and_flip(name, tiny_a
 def test_sampler_default_is_chosen_per_device_and_the_attribute_overrides_it(tiny_args, single_thread):
     assert batched_by_default("cuda:0") and batched_by_default(torch.device("cuda"))
     assert not batched_by_default("cpu") and "cpu" not in BATCHED_DEVICE_TYPES   # measured: README "Performance"
-    lifter = baselines.create_lifter("d3dp", frames=FRAMES, **tiny_args["d3dp"]).eval()
+    lifter = baselines.create_lifter("d3dp", joints=NUM_JOINTS, frames=FRAMES, **tiny_args["d3dp"]).eval()
     calls = []
     lifter.diffusion.denoiser.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     x2d = torch.rand(2, FRAMES, 134, 2)
@@ -143,7 +144,7 @@ def test_measure_lifter_fills_every_field(tiny_args, single_thread):
     mixste, d3dp = measure_lifter("mixste", settings), measure_lifter("d3dp", settings)
     for row, name in ((mixste, "mixste"), (d3dp, "d3dp")):
         assert set(row) == ROW_FIELDS and row["note"] == ""
-        expected = baselines.create_lifter(name, frames=FRAMES, **tiny_args[name])
+        expected = baselines.create_lifter(name, joints=NUM_JOINTS, frames=FRAMES, **tiny_args[name])
         assert row["parameters"] == sum(p.numel() for p in expected.parameters())
         for key in ("train_windows_per_s", "infer_latency_ms", "infer_windows_per_s"):
             assert math.isfinite(row[key]) and row[key] > 0
@@ -163,7 +164,7 @@ def test_cli_perf_writes_json_with_every_field(tmp_path, capsys, single_thread):
     report = json.loads(out.read_text())
     assert set(report) == {"machine", "settings", "models", "sweeps"} and report["sweeps"] == {}
     assert set(report["machine"]) == MACHINE_FIELDS and report["machine"]["device"] == "cpu"
-    assert report["settings"]["lifter_args"]["d3dp"] == {"width": 16, "depth": 1, "heads": 1}
+    assert report["settings"]["per_lifter"]["d3dp"] == {"width": 16, "depth": 1, "heads": 1}
     assert [row["model"] for row in report["models"]] == ["mixste", "d3dp"]
     assert all(set(row) == ROW_FIELDS for row in report["models"])
     printed = capsys.readouterr().out
@@ -237,7 +238,7 @@ def test_preset_gives_each_lifter_its_sizes_and_set_overrides_them():
     settings = settings_from_args(args, ["mixste", "pafuse"])
     quick = {name: cfg.preset("quick", name)["model_args"] for name in ("mixste", "pafuse")}
     assert quick["mixste"]["depth"] != 3 and quick["pafuse"]
-    assert settings.lifter_args == {"mixste": {**quick["mixste"], "heads": 2, "depth": 3},
+    assert settings.per_lifter == {"mixste": {**quick["mixste"], "heads": 2, "depth": 3},
                                     "pafuse": {**quick["pafuse"], "heads": 2}}
     assert settings.model_args == {"heads": 2}
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from bench.cli import main
+from bench.reports.gather import build_report, gather_records, seed_groups
 from bench.reports.render import latex_escape, plot_parts, render
 from bench.reports.tables import ReportError, load_paper_tables, part_defaults
-from bench.reports.gather import build_report, gather_records, seed_groups
 
 COLUMNS = ("WB", "PB", "Body", "Face", "Hands")
 FINGERPRINT = "0123456789abcdef"
@@ -28,9 +28,11 @@ def _values(wb, step=0.0):
             "RightHand": 1.0}
 
 
-def _write(root, model, seed, wb, *, part_based=False, parts=None, frames=27, protocol="h3wb", pairs=((1, 1),),
+def _write(root, model, seed, wb, *, part_based=None, parts=None, frames=27, protocol="h3wb", pairs=((1, 1),),
            fingerprint=FINGERPRINT, name=None, agg_offset=5.0, model_args=None):
-    """Write a record.json into its own run folder under ``root``; P-Agg = P-Best + ``agg_offset`` mm."""
+    """Write a record.json into its own run folder under ``root``; P-Agg = P-Best + ``agg_offset`` mm. Records say
+    ``part_based: true`` for pafuse, which is part-based by itself."""
+    part_based = model == "pafuse" if part_based is None else part_based
     run_id = name or f"{model}{'-parts' if part_based else ''}-{frames}f-seed{seed}-{protocol}-{fingerprint[:4]}"
     metrics = {f"H{h}-K{k}": {"P-Best": _values(wb + h), "P-Agg": _values(wb + h + (agg_offset if h > 1 else 0)),
                               "J-Best": _values(wb)} for h, k in pairs}

@@ -3,11 +3,11 @@ import copy
 
 import torch
 
-from bench.runs import config as cfg
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TrainWindows, WindowSpec
+from bench.runs import config as cfg
 from bench.runs.evaluation import to_device
-from bench.runs.lifters import build_lifter
+from bench.runs.lifters import build_from_config
 from bench.runs.training import Run
 
 
@@ -17,7 +17,7 @@ def test_an_epoch_reads_the_loss_once_and_averages_it_as_before(tiny_data, tiny_
                           "train": {"batch_size": 16}})
     sequences = load_h3wb(tiny_data, subjects=list(SPLITS["val-train"]))
     torch.manual_seed(0)
-    lifter = build_lifter(config)
+    lifter = build_from_config(config)
     reference = copy.deepcopy(lifter)
     windows = TrainWindows(sequences, WindowSpec(lifter.frames), flip=True)
 

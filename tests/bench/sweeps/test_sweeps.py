@@ -9,12 +9,12 @@ import pytest
 import yaml
 from submitit.core.utils import JobPaths
 
-from bench.runs import config as cfg
 from bench.cli import build_parser, main
 from bench.cli.run import flags_to_config
+from bench.runs import config as cfg
+from bench.sweeps.files import EXECUTOR_DEFAULTS, SweepError, load_sweep
 from bench.sweeps.jobs import SweepJob, sbatch_script
 from bench.sweeps.status import JobRef, run_state
-from bench.sweeps.files import EXECUTOR_DEFAULTS, SweepError, load_sweep
 
 SBATCH_RECORD = Path(__file__).parent / "sweep_sbatch_record.txt"
 

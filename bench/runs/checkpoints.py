@@ -1,21 +1,16 @@
-"""A run's trained model (``load_model``, also for ``bench lift``), and ``bench eval``: re-evaluate it with other
-hypotheses, steps or protocol."""
+"""Checkpoints: a run's trained model (``load_model``, for ``bench eval`` and ``bench lift``), and writing them."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from baselines.base import Lifter
+from bench.errors import CheckpointError
+from bench.io import atomic_path
 from bench.runs import config as cfg
-from bench.data.h3wb import SPLITS, load_h3wb
-from bench.data.windows import TestWindows, WindowSpec
-from bench.runs.evaluation import evaluate, pair_name
-from bench.io import save_text
-from bench.runs.lifters import build_lifter
-from bench.runs.records import data_source, fingerprint
+from bench.runs.lifters import build_from_config
 from bench.skeleton import NUM_JOINTS, NUM_KEYPOINTS
 
 
@@ -27,10 +22,6 @@ class Model:
     config: dict
     checkpoint: Path
     epoch: int
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that does not fit the run's model."""
 
 
 def load_weights(lifter: torch.nn.Module, path: Path, device: torch.device) -> int:
@@ -79,7 +70,7 @@ def load_model(run: str | Path | None = None, checkpoint: str | Path | None = No
                               "(pass --run DIR with the checkpoint's run folder)")
     config = cfg.merge(cfg.DEFAULTS, cfg.load_yaml(config_path), str(config_path))
     device = torch.device(device or config["device"])
-    lifter = build_lifter(config).to(device)
+    lifter = build_from_config(config).to(device)
     path = Path(checkpoint) if checkpoint is not None else folder / "best.pt"
     try:
         epoch = load_weights(lifter, path, device)
@@ -91,27 +82,7 @@ def load_model(run: str | Path | None = None, checkpoint: str | Path | None = No
     return Model(lifter, config, path, epoch)
 
 
-def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pairs=None, protocol: str | None = None,
-                 device: str | None = None) -> tuple[dict, Path]:
-    """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``."""
-    run_dir = Path(run_dir)
-    model = load_model(run_dir, checkpoint, device)
-    config, lifter, path, epoch = model.config, model.lifter, model.checkpoint, model.epoch
-    config = dict(config, eval=dict(config["eval"], **{k: v for k, v in (("hypotheses_steps", pairs),
-                                                                          ("protocol", protocol)) if v is not None}))
-    cfg.check(config)
-    cfg.check_lifter(config)   # e.g. several hypotheses for a deterministic lifter: an error, as for bench run
-    eval_cfg, device = config["eval"], next(lifter.parameters()).device
-    source = data_source(config)
-    spec = WindowSpec.for_lifter(lifter.seq2seq, lifter.frames, lifter.receptive_field)
-    windows = TestWindows(load_h3wb(source, subjects=SPLITS["test"], max_gap=config["max_gap"]), spec)
-    metrics = evaluate(lifter, windows, eval_cfg["hypotheses_steps"], protocol=eval_cfg["protocol"],
-                       flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device,
-                       seed=config["seed"], bf16=config["bf16"], progress=True)
-    result = {"run_id": run_dir.name, "checkpoint": str(path), "epoch": epoch, "protocol": eval_cfg["protocol"],
-              "data_fingerprint": fingerprint(source),
-              "metrics": {pair: value["overall"] for pair, value in metrics.items()},
-              "per_action": {pair: value["per_action"] for pair, value in metrics.items()}}
-    name = f"{path.stem}-{eval_cfg['protocol']}-" + "_".join(pair_name(h, k) for h, k in eval_cfg["hypotheses_steps"])
-    out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2))
-    return result, out
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """``torch.save`` ``payload`` to ``path`` atomically: the file appears whole or not at all."""
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from bench.cli import main
-from bench.cli.models import part_based_rows
+from bench.runs.lifters import part_based_rows
 
 
 def test_matched_rows_are_within_one_percent_and_skip_part_lifters():

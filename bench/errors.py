@@ -1,0 +1,20 @@
+"""The harness's error classes, importable by every package without reaching into another one.
+
+Each is a ``ValueError``: the command line prints its message and exits with status 2, without a traceback.
+"""
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """Bad input data: names the file, the place inside it, what was expected and what was found."""
+
+    def __init__(self, file, where: str, expected: str, found: str):
+        super().__init__(f"{file}: {where}: expected {expected}, found {found}")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported before any work starts."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model it is loaded into."""
