@@ -1,4 +1,4 @@
-"""Data: H3WB's official files, the synthetic set written in the same layout, temporal windows and statistics."""
+"""Data: H3WB's official files (npz and JSON), the synthetic set in the npz layout, temporal windows and statistics."""
 from __future__ import annotations
 
 import os

@@ -1,10 +1,16 @@
-"""Read H3WB's official npz release (and the synthetic set written in the same layout) into sequences.
+"""Read H3WB (the npz release, its renamed copies, the JSON release, the synthetic set) into sequences.
 
-Layout (see ``shared/reference/pafuse_code_facts.md`` 1.2): ``h3wb_train.npz`` holds ``train_data`` and ``metadata``
-(0-d object arrays holding dicts); ``task1_test_3d.npz`` holds ``data`` (subject S8) and possibly ``metadata``.
-Extra keys (e.g. mmpose's ``bbox``) are ignored. ``data[subject][action]`` has ``frame_id`` (T,), optionally
-``global_3d``, and one dict per camera id with ``camera_3d`` (T, 133, 3) mm, ``pose_2d`` (T, 133, 2) pixels and
-``sample_id`` (T,).
+npz layout (see ``shared/reference/pafuse_code_facts.md`` 1.2): the training file holds ``train_data`` and
+``metadata`` (0-d object arrays holding dicts); ``task1_test_3d.npz`` holds ``data`` (subject S8) and possibly
+``metadata``. ``data[subject][action]`` has ``frame_id`` (T,), optionally ``global_3d``, and one dict per camera id
+with ``camera_3d`` (T, 133, 3) mm, ``pose_2d`` (T, 133, 2) pixels and ``sample_id`` ((T,), a scalar, or absent).
+
+What is used is validated; everything else is ignored, at every level: top-level keys such as mmpose's ``bbox``
+(a dict keyed by tuples, never even unpickled), metadata entries other than a camera's ``K``, action-level keys
+that are not camera views (a view is a known camera id, or a dict with ``camera_3d`` or ``pose_2d``), view keys
+other than the three above. The training file goes by three names: ``h3wb_train.npz`` (the release),
+``train_h3wb.npz`` (what the PAFUSE code loads) and ``h3wb_train_bbox.npz`` (mmpose's). A folder holding no npz
+file is read as the JSON release (:mod:`bench.data.h3wb_json`), which gives the same sequences.
 
 Each (subject, action, camera) becomes a :class:`Sequence` in the 134-joint layout (pelvis inserted at 0), frames
 **sorted by frame_id** (the reference code keeps storage order), 3D in metres, 2D in normalized screen coordinates
@@ -13,10 +19,11 @@ of that camera's image. With ``max_gap`` a sequence is split where consecutive a
 """
 from __future__ import annotations
 
+import os
 import pickle
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +33,10 @@ from bench.data import cameras
 from bench.errors import DataError
 
 TRAIN_FILE = "h3wb_train.npz"
+TRAIN_FILE_ALIASES = ("train_h3wb.npz", "h3wb_train_bbox.npz")
+"""Other names of the training file: the one the PAFUSE code loads (``data/train_h3wb.npz``) and mmpose's."""
 TEST_FILE = "task1_test_3d.npz"
+NPZ_FILES = (TRAIN_FILE, *TRAIN_FILE_ALIASES, TEST_FILE)
 SPLITS: dict[str, tuple[str, ...]] = {
     "train": ("S1", "S5", "S6", "S7"),
     "test": ("S8",),
@@ -35,7 +45,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
 }
 """Named subject lists: the official train/test split and the validation split that holds out S7."""
 _DATA_KEYS = ("train_data", "data")
-_RESERVED_ACTION_KEYS = ("frame_id", "global_3d")
+_VIEW_KEYS = ("camera_3d", "pose_2d")
 
 
 @dataclass(frozen=True)
@@ -44,41 +54,76 @@ class Sequence:
 
     Attributes:
         pose_2d: (T, 134, 2) float32 normalized screen coordinates.
-        pose_3d: (T, 134, 3) float32 camera-frame positions in metres (absolute, not root-relative).
+        pose_3d: (T, 134, 3) float32 camera-oriented positions in metres, not root-relative: camera frame for the
+            npz files; for the JSON release, rotated into the camera but not translated (the camera translation T
+            is missing, see :mod:`bench.data.h3wb_json`). Root-relative poses are the same either way.
         frame_ids: (T,) int64 H36M frame numbers, increasing.
-        sample_ids: (T,) int64 H3WB sample ids (-1 where the file has none).
+        sample_ids: (T,) int64 H3WB sample ids, or None where the file has none for this view.
         resolution: (width, height) of the camera image in pixels.
         segment: index of the piece when ``max_gap`` split the take, else 0.
+        calibration: the file's camera entry (``K``, ``R``, ``T``, ...) when it has one, else empty.
+        mirror_pairs: c133 (left, right) keypoint pairs to swap when mirroring: ``skeleton.MIRROR_PAIRS_C133``
+            unless ``load_h3wb(mirror_from_file=True)`` took them from the file's metadata
+            (:func:`mirror_permutation` turns them into the j134 permutation that flipping uses).
     """
 
     subject: str
     action: str
     camera: str
     frame_ids: np.ndarray
-    sample_ids: np.ndarray
+    sample_ids: np.ndarray | None
     pose_2d: np.ndarray
     pose_3d: np.ndarray
     resolution: tuple[int, int]
     segment: int = 0
     calibration: dict = field(default_factory=dict, compare=False, repr=False)
+    mirror_pairs: tuple[tuple[int, int], ...] = field(default=skeleton.MIRROR_PAIRS_C133, compare=False, repr=False)
 
     @property
     def frames(self) -> int:
         return len(self.frame_ids)
 
 
-def dataset_files(root: str | Path) -> list[Path]:
-    """The official files present in ``root``; a clear error if there are none."""
-    root = Path(root)
-    found = [root / name for name in (TRAIN_FILE, TEST_FILE) if (root / name).exists()]
+def mirror_permutation(pairs=skeleton.MIRROR_PAIRS_C133) -> np.ndarray:
+    """The (134,) j134 permutation that swaps every c133 (left, right) pair, e.g. of ``Sequence.mirror_pairs``."""
+    permutation = np.arange(skeleton.NUM_JOINTS)
+    for left, right in pairs:
+        permutation[left + 1], permutation[right + 1] = right + 1, left + 1
+    return permutation
+
+
+def _is_path(source) -> bool:
+    return isinstance(source, (str, os.PathLike))
+
+
+def dataset_files(source: str | Path | Iterable[str | Path]) -> list[Path]:
+    """The H3WB files that ``source`` names; a clear error if there are none.
+
+    Args:
+        source: a file, a list of files, or a folder. A folder gives its npz files (any of ``NPZ_FILES``) or, when
+            it holds none, its JSON release files (``bench.data.h3wb_json.JSON_FILES``).
+    """
+    from bench.data.h3wb_json import JSON_FILES, json_files
+
+    if not _is_path(source):
+        files = [Path(p) for p in source]
+        if not files:
+            raise DataError("data", "file list", "at least one H3WB file", "an empty list")
+        return files
+    root = Path(source)
+    if root.is_file():
+        return [root]
+    found = [root / name for name in NPZ_FILES if (root / name).exists()] or json_files(root)
     if not found:
+        others = (f" (nor the training file's other names {', '.join(TRAIN_FILE_ALIASES)}, nor JSON release files "
+                  f"{', '.join(JSON_FILES)})")
         raise DataError(root, "folder", f"{TRAIN_FILE} and/or {TEST_FILE}",
-                        "neither" if root.is_dir() else "no such folder")
+                        "neither" + others if root.is_dir() else "no such folder")
     return found
 
 
 def read_tree(path: Path) -> tuple[dict, dict]:
-    """Read one official file into (data, metadata) dicts (metadata may be empty)."""
+    """Read one npz file into (data, metadata) dicts (metadata may be empty); other top-level keys are not read."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file", "an H3WB npz file", "no such file")
@@ -104,50 +149,98 @@ def _unwrap(value: np.ndarray, path: Path, key: str) -> dict:
     return item
 
 
-def load_h3wb(source: str | Path | Iterable[str | Path], subjects: Iterable[str] = SPLITS["train"],
-              max_gap: int | None = None) -> list[Sequence]:
-    """Load the sequences of ``subjects`` from a folder holding the official files, or from explicit files.
+def load_h3wb(source: str | Path | Iterable[str | Path], subjects: Iterable[str] | None = SPLITS["train"],
+              max_gap: int | None = None, mirror_from_file: bool = False) -> list[Sequence]:
+    """Load the sequences of ``subjects`` from a folder holding H3WB's files, or from explicit files.
 
     Args:
-        source: a folder with ``h3wb_train.npz`` and/or ``task1_test_3d.npz``, or a list of npz paths.
-        subjects: subject names, e.g. ``SPLITS["train"]`` or ``["S8"]``.
+        source: a folder (see :func:`dataset_files`), or a list of npz and/or JSON release files. Two files that
+            both hold a subject are an error, whatever the subjects asked for.
+        subjects: subject names, e.g. ``SPLITS["train"]`` or ``["S8"]``; None: every subject in the files, sorted.
         max_gap: split a take where consecutive annotated frame ids differ by more than this (None: never).
+        mirror_from_file: mirror with the pairs of the npz metadata's ``left_side`` / ``right_side`` lists
+            (read as 0-based c133 indices, as the PAFUSE code reads them before adding 1 for its pelvis) instead
+            of ``skeleton.MIRROR_PAIRS_C133``; either way a warning names the file and the pairs where the two
+            disagree. The pairs used end up in every sequence's ``mirror_pairs``.
 
     Returns:
         Sequences ordered by subject (as given), action, camera and segment.
     """
-    files = dataset_files(source) if isinstance(source, (str, Path)) else [Path(p) for p in source]
-    trees = [(path, *read_tree(path)) for path in files]
-    metadata: dict = {}
-    for _, _, meta in trees:
-        metadata.update({k: v for k, v in meta.items() if isinstance(v, dict)})
+    files = dataset_files(source)
+    json_paths = [path for path in files if path.suffix.lower() == ".json"]
+    trees = [(path, *read_tree(path)) for path in files if path not in json_paths]
+    entries = [(path, subject, actions) for path, data, _ in trees for subject, actions in data.items()
+               if isinstance(actions, dict)]  # anything else beside the subjects is ignored
+    if json_paths:
+        from bench.data.h3wb_json import read_json_sequences
+
+        entries += [(owner, subject, found) for subject, (owner, found) in read_json_sequences(json_paths,
+                                                                                                max_gap).items()]
+    owners = _owners(entries)
+    metadata = {k: v for _, _, meta in trees for k, v in meta.items() if isinstance(v, dict)}
+    pairs = _mirror_pairs([(path, meta) for path, _, meta in trees], mirror_from_file)
     sequences: list[Sequence] = []
-    for subject in subjects:
-        owners = [(path, data[subject]) for path, data, _ in trees if subject in data]
-        if not owners:
+    for subject in sorted(owners, key=str) if subjects is None else subjects:
+        if subject not in owners:
             raise DataError(", ".join(str(p) for p in files), f"subject {subject}",
-                            "the subject in the data", f"subjects {sorted(s for _, d, _ in trees for s in d)}")
-        found = [seq for path, actions in owners
-                 for seq in _subject_sequences(path, subject, actions, metadata.get(subject), max_gap)]
+                            "the subject in the data", f"subjects {sorted(owners, key=str)}")
+        owner, content = owners[subject]
+        found = (content if isinstance(content, list)  # the JSON reader's sequences, already built
+                 else _subject_sequences(owner, subject, content, metadata.get(subject), max_gap))
         if not found:
-            raise DataError(owners[0][0], f"{subject}", "at least one annotated frame", "no frames")
+            raise DataError(owner, f"{subject}", "at least one annotated frame", "no frames")
         sequences.extend(found)
+    if pairs != skeleton.MIRROR_PAIRS_C133:
+        sequences = [replace(sequence, mirror_pairs=pairs) for sequence in sequences]
     return sequences
 
 
-def _subject_sequences(path, subject, actions, calibration, max_gap) -> list[Sequence]:
-    if not isinstance(actions, dict):
-        raise DataError(path, subject, "a dict of actions", type(actions).__name__)
+def _owners(entries) -> dict:
+    """subject -> (file, content) from (file, subject, content) entries; a subject in two files is an error."""
+    owners = {}
+    for owner, subject, content in entries:
+        if subject in owners:
+            raise DataError(f"{owners[subject][0]} and {owner}", f"subject {subject}",
+                            "each subject in one file only (keep one copy of the data)", "it in both files")
+        owners[subject] = (owner, content)
+    return owners
+
+
+def _mirror_pairs(metadata: list[tuple[Path, dict]], from_file: bool) -> tuple[tuple[int, int], ...]:
+    """The mirror pairs to use: ``skeleton.MIRROR_PAIRS_C133``, or the files' when ``from_file`` and they have some."""
+    from bench.data.h3wb_mirror import file_mirror_pairs
+
+    chosen, chosen_path = None, None
+    for path, meta in metadata:
+        pairs = file_mirror_pairs(path, meta, strict=from_file)
+        if pairs is None or not from_file:
+            continue
+        if chosen is not None and set(pairs) != set(chosen):
+            raise DataError(f"{chosen_path} and {path}", "metadata/left_side, right_side",
+                            "the same mirror pairs in every file", "different pairs")
+        chosen, chosen_path = pairs, path
+    return chosen if chosen is not None else skeleton.MIRROR_PAIRS_C133
+
+
+def _subject_sequences(path, subject, actions: dict, calibration, max_gap) -> list[Sequence]:
     sequences = []
-    for action in sorted(actions):
+    for action in sorted((k for k, v in actions.items() if isinstance(v, dict)), key=str):
         entry = actions[action]
+        views = sorted((k for k, v in entry.items() if _is_view(k, v)), key=str)
+        if not views and "frame_id" not in entry:
+            continue  # not an action: some other dict stored beside them
         where = f"{subject}/{action}"
         frame_ids = _array(path, f"{where}/frame_id", _get(entry, path, where, "frame_id"), 1, None, np.int64)
         order = np.argsort(frame_ids, kind="stable")
-        for camera in sorted(k for k in entry if k not in _RESERVED_ACTION_KEYS):
+        for camera in views:
             view = _read_view(path, f"{where}/{camera}", entry[camera], len(frame_ids), order, camera, calibration)
-            sequences.extend(_split(Sequence(subject, action, camera, frame_ids[order], **view), max_gap))
+            sequences.extend(split_at_gaps(Sequence(subject, action, camera, frame_ids[order], **view), max_gap))
     return sequences
+
+
+def _is_view(key, value) -> bool:
+    """A camera view: a known camera id, or a dict holding poses (an unknown camera id is then an error)."""
+    return key in cameras.RESOLUTIONS or (isinstance(value, dict) and any(k in value for k in _VIEW_KEYS))
 
 
 def _read_view(path, where, view, frames, order, camera, calibration) -> dict:
@@ -156,18 +249,35 @@ def _read_view(path, where, view, frames, order, camera, calibration) -> dict:
     resolution, calib = _camera(path, where, camera, calibration)
     pose_3d = _array(path, f"{where}/camera_3d", _get(view, path, where, "camera_3d"), 3, frames, np.float64)
     pose_2d = _array(path, f"{where}/pose_2d", _get(view, path, where, "pose_2d"), 2, frames, np.float64)
-    sample_ids = view.get("sample_id")
-    sample_ids = (np.full(frames, -1, np.int64) if sample_ids is None
-                  else _array(path, f"{where}/sample_id", sample_ids, 1, frames, np.int64))
+    sample_ids = _sample_ids(path, f"{where}/sample_id", view.get("sample_id"), frames)
+    return {
+        "sample_ids": None if sample_ids is None else sample_ids[order],
+        "pose_2d": pose_2d_from_pixels(pose_2d[order], resolution),
+        "pose_3d": pose_3d_from_mm(pose_3d[order]),
+        "resolution": resolution,
+        "calibration": calib,
+    }
+
+
+def pose_2d_from_pixels(pixels: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
+    """(T, 133, 2) pixels -> (T, 134, 2) float32 normalized screen coordinates with the pelvis at 0."""
     width, height = resolution
-    return dict(
-        sample_ids=sample_ids[order],
-        pose_2d=skeleton.add_pelvis(cameras.normalize_screen_coordinates(pose_2d[order], width, height))
-        .astype(np.float32),
-        pose_3d=skeleton.add_pelvis(pose_3d[order] / 1000.0).astype(np.float32),
-        resolution=resolution,
-        calibration=calib,
-    )
+    return skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
+
+
+def pose_3d_from_mm(mm: np.ndarray) -> np.ndarray:
+    """(T, 133, 3) millimetres -> (T, 134, 3) float32 metres with the pelvis at 0."""
+    return skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
+
+
+def _sample_ids(path, where, value, frames) -> np.ndarray | None:
+    """(T,) sample ids, or None when absent or a single id for several frames (nothing needs them to load)."""
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.ndim == 0:
+        return _array(path, where, array.reshape(1), 1, 1, np.int64) if frames == 1 else None
+    return _array(path, where, array, 1, frames, np.int64)
 
 
 def _camera(path, where, camera, calibration) -> tuple[tuple[int, int], dict]:
@@ -186,7 +296,7 @@ def _camera(path, where, camera, calibration) -> tuple[tuple[int, int], dict]:
 
 def _get(mapping, path, where, key):
     if key not in mapping:
-        raise DataError(path, f"{where}/{key}", f"key {key!r}", f"keys {sorted(mapping)}")
+        raise DataError(path, f"{where}/{key}", f"key {key!r}", f"keys {sorted(mapping, key=str)}")
     return mapping[key]
 
 
@@ -205,7 +315,8 @@ def _array(path, where, value, kind, frames, dtype) -> np.ndarray:
     return array.astype(dtype)
 
 
-def _split(sequence: Sequence, max_gap: int | None) -> list[Sequence]:
+def split_at_gaps(sequence: Sequence, max_gap: int | None) -> list[Sequence]:
+    """Cut ``sequence`` where consecutive frame ids differ by more than ``max_gap`` (None: keep it whole)."""
     if max_gap is None or sequence.frames < 2:
         return [sequence]
     cuts = np.flatnonzero(np.diff(sequence.frame_ids) > max_gap) + 1
@@ -215,6 +326,6 @@ def _split(sequence: Sequence, max_gap: int | None) -> list[Sequence]:
 
 def _slice(sequence: Sequence, start: int, stop: int, segment: int) -> Sequence:
     part = slice(start, stop)
-    return Sequence(sequence.subject, sequence.action, sequence.camera, sequence.frame_ids[part],
-                    sequence.sample_ids[part], sequence.pose_2d[part], sequence.pose_3d[part],
-                    sequence.resolution, segment, sequence.calibration)
+    return replace(sequence, frame_ids=sequence.frame_ids[part],
+                   sample_ids=None if sequence.sample_ids is None else sequence.sample_ids[part],
+                   pose_2d=sequence.pose_2d[part], pose_3d=sequence.pose_3d[part], segment=segment)
