@@ -86,14 +86,15 @@ MIDLINE_C133: tuple[int, ...] = (0,) + tuple(23 + i for i in (8, 27, 28, 29, 30,
 """Self-symmetric keypoints: the body nose and the face's midline landmarks."""
 
 
-def _flip_permutation() -> np.ndarray:
+def flip_permutation(pairs=MIRROR_PAIRS_C133) -> np.ndarray:
+    """The (134,) j134 permutation that swaps every c133 (left, right) keypoint pair of ``pairs``."""
     perm = np.arange(NUM_JOINTS)
-    for left, right in MIRROR_PAIRS_C133:
+    for left, right in pairs:
         perm[left + 1], perm[right + 1] = right + 1, left + 1
     return perm
 
 
-FLIP_PERMUTATION = _flip_permutation()
+FLIP_PERMUTATION = flip_permutation()
 """j134 permutation that swaps every mirror pair: ``flipped[..., j, :] = x[..., FLIP_PERMUTATION[j], :]``."""
 
 

@@ -23,13 +23,14 @@ import os
 import pickle
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bench import skeleton
 from bench.data import cameras
+from bench.data.sequences import Sequence, pose_2d_from_pixels, pose_3d_from_mm, split_at_gaps
 from bench.errors import DataError
 
 TRAIN_FILE = "h3wb_train.npz"
@@ -46,50 +47,6 @@ SPLITS: dict[str, tuple[str, ...]] = {
 """Named subject lists: the official train/test split and the validation split that holds out S7."""
 _DATA_KEYS = ("train_data", "data")
 _VIEW_KEYS = ("camera_3d", "pose_2d")
-
-
-@dataclass(frozen=True)
-class Sequence:
-    """One camera's view of one action take, in time order.
-
-    Attributes:
-        pose_2d: (T, 134, 2) float32 normalized screen coordinates.
-        pose_3d: (T, 134, 3) float32 camera-oriented positions in metres, not root-relative: camera frame for the
-            npz files; for the JSON release, rotated into the camera but not translated (the camera translation T
-            is missing, see :mod:`bench.data.h3wb_json`). Root-relative poses are the same either way.
-        frame_ids: (T,) int64 H36M frame numbers, increasing.
-        sample_ids: (T,) int64 H3WB sample ids, or None where the file has none for this view.
-        resolution: (width, height) of the camera image in pixels.
-        segment: index of the piece when ``max_gap`` split the take, else 0.
-        calibration: the file's camera entry (``K``, ``R``, ``T``, ...) when it has one, else empty.
-        mirror_pairs: c133 (left, right) keypoint pairs to swap when mirroring: ``skeleton.MIRROR_PAIRS_C133``
-            unless ``load_h3wb(mirror_from_file=True)`` took them from the file's metadata
-            (:func:`mirror_permutation` turns them into the j134 permutation that flipping uses).
-    """
-
-    subject: str
-    action: str
-    camera: str
-    frame_ids: np.ndarray
-    sample_ids: np.ndarray | None
-    pose_2d: np.ndarray
-    pose_3d: np.ndarray
-    resolution: tuple[int, int]
-    segment: int = 0
-    calibration: dict = field(default_factory=dict, compare=False, repr=False)
-    mirror_pairs: tuple[tuple[int, int], ...] = field(default=skeleton.MIRROR_PAIRS_C133, compare=False, repr=False)
-
-    @property
-    def frames(self) -> int:
-        return len(self.frame_ids)
-
-
-def mirror_permutation(pairs=skeleton.MIRROR_PAIRS_C133) -> np.ndarray:
-    """The (134,) j134 permutation that swaps every c133 (left, right) pair, e.g. of ``Sequence.mirror_pairs``."""
-    permutation = np.arange(skeleton.NUM_JOINTS)
-    for left, right in pairs:
-        permutation[left + 1], permutation[right + 1] = right + 1, left + 1
-    return permutation
 
 
 def _is_path(source) -> bool:
@@ -259,17 +216,6 @@ def _read_view(path, where, view, frames, order, camera, calibration) -> dict:
     }
 
 
-def pose_2d_from_pixels(pixels: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
-    """(T, 133, 2) pixels -> (T, 134, 2) float32 normalized screen coordinates with the pelvis at 0."""
-    width, height = resolution
-    return skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
-
-
-def pose_3d_from_mm(mm: np.ndarray) -> np.ndarray:
-    """(T, 133, 3) millimetres -> (T, 134, 3) float32 metres with the pelvis at 0."""
-    return skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
-
-
 def _sample_ids(path, where, value, frames) -> np.ndarray | None:
     """(T,) sample ids, or None when absent or a single id for several frames (nothing needs them to load)."""
     if value is None:
@@ -313,19 +259,3 @@ def _array(path, where, value, kind, frames, dtype) -> np.ndarray:
         bad = np.argwhere(~np.isfinite(array))[0]
         raise DataError(path, where, "finite values", f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
     return array.astype(dtype)
-
-
-def split_at_gaps(sequence: Sequence, max_gap: int | None) -> list[Sequence]:
-    """Cut ``sequence`` where consecutive frame ids differ by more than ``max_gap`` (None: keep it whole)."""
-    if max_gap is None or sequence.frames < 2:
-        return [sequence]
-    cuts = np.flatnonzero(np.diff(sequence.frame_ids) > max_gap) + 1
-    bounds = zip(np.r_[0, cuts], np.r_[cuts, sequence.frames])
-    return [_slice(sequence, start, stop, index) for index, (start, stop) in enumerate(bounds)]
-
-
-def _slice(sequence: Sequence, start: int, stop: int, segment: int) -> Sequence:
-    part = slice(start, stop)
-    return replace(sequence, frame_ids=sequence.frame_ids[part],
-                   sample_ids=None if sequence.sample_ids is None else sequence.sample_ids[part],
-                   pose_2d=sequence.pose_2d[part], pose_3d=sequence.pose_3d[part], segment=segment)

@@ -47,13 +47,23 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import cameras
-from bench.data.h3wb import DataError, Sequence, pose_2d_from_pixels, pose_3d_from_mm, split_at_gaps
-from bench.data.h3wb_json_format import (AXES_2D, AXES_3D, JSON_FILES, TEST_2D, TEST_3D, TRAIN_IMAGES, TRAIN_JSON,
-                                         TRAIN_PARTS, keypoints, parse_image_path, read_json)
-from bench.data.h3wb_json_write import export_h3wb_predictions, h3wb_leaderboard_score, write_h3wb_json
+from bench.data.h3wb_json_format import (
+    AXES_2D,
+    AXES_3D,
+    JSON_FILES,
+    TEST_2D,
+    TEST_3D,
+    TRAIN_IMAGES,
+    TRAIN_JSON,
+    TRAIN_PARTS,
+    keypoints,
+    parse_image_path,
+    read_json,
+)
+from bench.data.sequences import Sequence, pose_2d_from_pixels, pose_3d_from_mm, split_at_gaps
+from bench.errors import DataError
 
-__all__ = ["JSON_FILES", "export_h3wb_predictions", "h3wb_leaderboard_score", "json_files", "read_json_sequences",
-           "write_h3wb_json"]
+__all__ = ["JSON_FILES", "json_files", "read_json_sequences"]
 
 _GROUPS = {"train": (TRAIN_JSON, TRAIN_PARTS, TRAIN_IMAGES), "test": (TEST_3D, (), TEST_2D)}
 """Group -> (file with 2D and 3D, its parts, file that may only add image paths)."""

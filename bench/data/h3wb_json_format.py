@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import skeleton
-from bench.data.h3wb import DataError
+from bench.errors import DataError
 
 TRAIN_JSON = "2Dto3D_train.json"
 TRAIN_PARTS = tuple(f"2Dto3D_train_part{k}.json" for k in range(1, 6))

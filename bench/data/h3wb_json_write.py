@@ -14,9 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from bench import skeleton
-from bench.data.h3wb import SPLITS, DataError, Sequence, load_h3wb
-from bench.data.h3wb_json_format import (AXES_2D, AXES_3D, TEST_2D, TEST_3D, TRAIN_IMAGES, TRAIN_JSON, bounding_box,
-                                         image_path, keypoint_dict, keypoints, read_json)
+from bench.data.h3wb import SPLITS, Sequence, load_h3wb
+from bench.data.h3wb_json_format import (
+    AXES_2D,
+    AXES_3D,
+    TEST_2D,
+    TEST_3D,
+    TRAIN_IMAGES,
+    TRAIN_JSON,
+    bounding_box,
+    image_path,
+    keypoint_dict,
+    keypoints,
+    read_json,
+)
+from bench.errors import DataError
 from bench.io import save_text
 
 _FIELDS = {

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import skeleton
+from bench.errors import DataError
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -25,7 +26,6 @@ def parse_mirror_lists(path: Path, metadata: dict) -> Pairs | None:
         DataError: if the lists are not integer lists of equal length (once shared indices are dropped), hold an
             index outside 0..132, or list an index twice.
     """
-    from bench.data.h3wb import DataError
 
     if "left_side" not in metadata and "right_side" not in metadata:
         return None
@@ -66,7 +66,6 @@ def file_mirror_pairs(path: Path, metadata: dict, strict: bool) -> Pairs | None:
         strict: the pairs will be used (``mirror_from_file``): unreadable lists raise DataError. Otherwise they
             only give a warning, and the result is None.
     """
-    from bench.data.h3wb import DataError
 
     try:
         pairs = parse_mirror_lists(path, metadata)

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from bench import skeleton
-from bench.data.h3wb import DataError, load_h3wb, mirror_permutation
+from bench.data.h3wb import load_h3wb
+from bench.errors import DataError
 from bench.io import save_npz
+from bench.skeleton import flip_permutation
 
 CAM = "54138969"
 
@@ -137,7 +139,7 @@ def test_mirror_lists_that_agree_say_nothing(tmp_path):
         warnings.simplefilter("error")
         (sequence,) = load_h3wb(tmp_path, subjects=["S1"])
     assert sequence.mirror_pairs == skeleton.MIRROR_PAIRS_C133
-    np.testing.assert_array_equal(mirror_permutation(sequence.mirror_pairs), skeleton.FLIP_PERMUTATION)
+    np.testing.assert_array_equal(flip_permutation(sequence.mirror_pairs), skeleton.FLIP_PERMUTATION)
 
 
 def test_mirror_lists_that_disagree_warn_and_win_only_on_request(tmp_path):
@@ -145,14 +147,15 @@ def test_mirror_lists_that_disagree_warn_and_win_only_on_request(tmp_path):
     pairs[0] = (1, 4)  # left eye with right ear
     pairs[1] = (2, 3)  # right eye with left ear
     path = _write(tmp_path / "h3wb_train.npz", _tree(), _mirror_metadata(pairs))
-    with pytest.warns(UserWarning, match=rf"{path.name}: metadata left_side/right_side .* pairs only in the file "
-                                         r"\[\(1, 4\), \(2, 3\)\], pairs only in bench.skeleton \[\(1, 2\), \(3, 4\)\]"):
+    expected = (rf"{path.name}: metadata left_side/right_side .* pairs only in the file "
+                r"\[\(1, 4\), \(2, 3\)\], pairs only in bench.skeleton \[\(1, 2\), \(3, 4\)\]")
+    with pytest.warns(UserWarning, match=expected):
         (plain,) = load_h3wb(tmp_path, subjects=["S1"])
     assert plain.mirror_pairs == skeleton.MIRROR_PAIRS_C133
     with pytest.warns(UserWarning, match="mirroring with the file's pairs"):
         (chosen,) = load_h3wb(tmp_path, subjects=["S1"], mirror_from_file=True)
     assert chosen.mirror_pairs == tuple(pairs)
-    permutation = mirror_permutation(chosen.mirror_pairs)
+    permutation = flip_permutation(chosen.mirror_pairs)
     assert permutation[2] == 5 and permutation[5] == 2 and permutation[0] == 0
 
 

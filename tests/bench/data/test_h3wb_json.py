@@ -8,9 +8,10 @@ import torch
 
 from bench import metrics
 from bench.data import cameras
-from bench.data.h3wb import DataError, load_h3wb
-from bench.data.h3wb_json import export_h3wb_predictions, h3wb_leaderboard_score, write_h3wb_json
+from bench.data.h3wb import load_h3wb
 from bench.data.h3wb_json_format import TEST_2D, TEST_3D, TRAIN_IMAGES, TRAIN_JSON, TRAIN_PARTS
+from bench.data.h3wb_json_write import export_h3wb_predictions, h3wb_leaderboard_score, write_h3wb_json
+from bench.errors import DataError
 
 CAM = "55011271"
 
