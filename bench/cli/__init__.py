@@ -12,6 +12,7 @@ from bench.cli.perf import add_perf_command
 from bench.cli.report import add_report_command
 from bench.cli.run import add_eval_command, add_run_command
 from bench.cli.sweep import add_sweep_commands
+from bench.cli.weights import add_weights_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lift_command(commands)
     add_sweep_commands(commands)
     add_perf_command(commands)
+    add_weights_commands(commands)
     return parser
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from baselines.base import count_parameters
 from baselines.registry import create_lifter
-from bench.official_weights import (
+from bench.runs.reference_weights import (
     REFERENCE_SETTINGS,
     SCHEDULE_BUFFERS,
     CheckpointError,
@@ -27,7 +27,7 @@ from bench.official_weights import (
     reference_names,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official_state_dicts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "official_state_dicts"
 HELD_SCHEDULE = ("alphas_cumprod", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod")
 """The schedule buffers our diffusion holds (float32); it computes the other nine."""
 REFERENCE_PARAMETERS = {"pafuse": 34_964_329, "d3dp": 34_784_771}

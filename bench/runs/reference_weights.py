@@ -36,6 +36,7 @@ import baselines
 from baselines.d3dp import D3DP, ConcatDenoiser
 from baselines.diffusion import GaussianDiffusion, beta_schedule
 from baselines.mixste import MixSTE
+from bench.errors import CheckpointError
 from bench.skeleton import NUM_JOINTS
 from parts import PART_TYPES, PartLifter
 
@@ -77,10 +78,6 @@ SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alph
 SCHEDULE_RTOL, SCHEDULE_ATOL = 1e-9, 1e-12
 """How close (float64) a file's schedule buffer must be to ours."""
 _SHOWN = 5
-
-
-class CheckpointError(ValueError):
-    """A reference checkpoint that cannot be read, or a state dict that does not fit the lifter."""
 
 
 def _listing(items: list[str]) -> str:
@@ -267,7 +264,8 @@ def export_state_dict(lifter: nn.Module, *, epoch: int = 0, lr: float = 0.0) -> 
     differ = [name for own, name in names.items() if name in schedule and not torch.allclose(
         state[own].detach().cpu().double(), schedule[name], rtol=1e-6, atol=0.0)]
     if differ:
-        raise CheckpointError(f"{where}: the lifter's schedule is not the reference's cosine schedule ({_listing(differ)})")
+        raise CheckpointError(f"{where}: the lifter's schedule is not the reference's cosine schedule "
+                              f"({_listing(differ)})")
     model_pos = {f"module.{name}": value for name, value in schedule.items()}
     model_pos.update({f"module.{name}": state[own].detach().cpu() for own, name in names.items()
                       if name not in schedule})
