@@ -25,9 +25,9 @@ def add_data_commands(commands) -> None:
 
     stats = sub.add_parser("stats", help="counts per subject/action/camera and the frame-gap histogram",
                            description="Print sample counts and the histogram of gaps between annotated frames.")
-    stats.add_argument("--data", type=Path, default=None,
-                       help="folder with h3wb_train.npz and/or task1_test_3d.npz (default: the synthetic set, "
-                            "generated into the cache folder on first use)")
+    stats.add_argument("--data", type=Path, nargs="+", default=None,
+                       help="H3WB's files: a folder holding them (npz or JSON release) or the files themselves "
+                            "(default: the synthetic set, generated into the cache folder on first use)")
     stats.add_argument("--subjects", nargs="+", default=None,
                        help="subjects to include (default: every subject of --split)")
     stats.add_argument("--split", choices=("all", "train", "test", "val-train", "val"), default="all",
@@ -56,6 +56,7 @@ def _data_stats(args) -> int:
 
     subjects = args.subjects or (SPLITS["train"] + SPLITS["test"] if args.split == "all" else SPLITS[args.split])
     source = args.data if args.data is not None else ensure_synthetic(progress=True)
+    source = source[0] if isinstance(source, list) and len(source) == 1 else source
     sequences = load_h3wb(source, subjects=subjects, max_gap=args.max_gap)
     print(f"data: {source}")
     print(stats.report(sequences))

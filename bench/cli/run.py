@@ -19,7 +19,9 @@ def add_run_command(commands) -> None:
     run.add_argument("--part-based", action="store_true", default=None,
                      help="wrap the lifter with the part-based wrapper (body, face and hands in local frames)")
     run.add_argument("--frames", type=int, help="frames per window N (default 27)")
-    run.add_argument("--data", type=Path, help="folder with H3WB's official npz files (default: the synthetic set)")
+    run.add_argument("--data", type=Path, nargs="+",
+                     help="H3WB's files: a folder holding them (npz or the JSON release, see README \"Real H3WB\") or "
+                          "the files themselves (default: the synthetic set)")
     run.add_argument("--epochs", type=int, help="training epochs (default: the lifter's reference recipe)")
     run.add_argument("--batch-size", type=int, help="training windows per batch (default: the reference recipe)")
     run.add_argument("--lr", type=float, help="initial learning rate (default: the reference recipe)")
@@ -72,6 +74,10 @@ def add_eval_command(commands) -> None:
     evaluate.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses")
     evaluate.add_argument("--protocol", choices=tuple(PROTOCOLS), help="metric protocol (default: the run's)")
     evaluate.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
+    evaluate.add_argument("--export-h3wb", type=Path, metavar="FILE.json",
+                          help="also write the test predictions for the H3WB leaderboard, in the layout of "
+                               "2Dto3D_test_3d.json (sample id -> keypoints_3d, mm; the mean over the hypotheses of "
+                               "the first --hypotheses/--steps pair); the test data must carry H3WB sample ids")
     evaluate.set_defaults(func=_eval)
 
 
@@ -86,8 +92,10 @@ def _pairs(args) -> list[list[int]] | None:
 
 def flags_to_config(args) -> dict:
     """The nested configuration overrides that the command-line flags ask for (None where a flag is unset)."""
+    from bench.runs.config import data_setting, merge, set_overrides
+
     flags = {
-        "model": args.model, "part_based": args.part_based, "frames": args.frames, "data": args.data and str(args.data),
+        "model": args.model, "part_based": args.part_based, "frames": args.frames, "data": data_setting(args.data),
         "selection": args.selection, "seed": args.seed, "device": args.device, "bf16": args.bf16,
         "compile": args.compile,
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr},
@@ -96,7 +104,6 @@ def flags_to_config(args) -> dict:
                   "error": args.error, "shift": False if args.no_shift else None,
                   "split": False if args.no_split else None},
     }
-    from bench.runs.config import merge, set_overrides
 
     return merge(flags, set_overrides(args.set))
 
@@ -130,7 +137,10 @@ def _eval(args) -> int:
     from bench.runs.evaluation import evaluate_run
 
     result, path = evaluate_run(args.run, checkpoint=args.checkpoint, pairs=_pairs(args), protocol=args.protocol,
-                                device=args.device)
+                                device=args.device, export_h3wb=args.export_h3wb)
     print(summary_table(result["metrics"]))
     print(f"saved: {path}")
+    if "export_h3wb" in result:
+        export = result["export_h3wb"]
+        print(f"test predictions ({export['pair']}, mean over hypotheses as {export['estimator']}): {export['file']}")
     return 0

@@ -17,8 +17,9 @@ def add_weights_commands(commands) -> None:
                           help="which reference model the file holds")
     imported.add_argument("--out", type=Path,
                           help="run folder to write (default results/runs/<run id>-imported)")
-    imported.add_argument("--data", type=Path,
-                          help="dataset folder the run evaluates on (default: the synthetic set)")
+    imported.add_argument("--data", type=Path, nargs="+",
+                          help="the data the run evaluates on: a folder of H3WB's files or the files themselves "
+                               "(default: the synthetic set)")
     imported.set_defaults(func=_import)
 
     exported = commands.add_parser(

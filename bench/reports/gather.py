@@ -74,7 +74,8 @@ class Report:
 
 
 def gather_records(results: str | Path, columns) -> pd.DataFrame:
-    """Every ``record.json`` under ``results`` as one line per (run, (H, K), estimator).
+    """Every ``record.json`` and ``bench eval`` evaluation (``evaluations/*.json``) under ``results`` as one line per
+    (run, (H, K), estimator); where both give a (run, pair, estimator), the newer counts.
 
     Args:
         results: folder searched recursively (run folders, or folders of run folders).
@@ -87,12 +88,14 @@ def gather_records(results: str | Path, columns) -> pd.DataFrame:
     results = Path(results)
     if not results.is_dir():
         raise ReportError(f"{results}: no such results folder (pass --results DIR, a folder of run folders)")
-    lines = [line for path in sorted(results.rglob("record.json")) for line in _record_lines(path, columns)]
+    paths = sorted([*results.rglob("record.json"), *results.rglob("evaluations/*.json")])
+    lines = [line for path in paths for line in _record_lines(path, columns)]
     frame = pd.DataFrame(lines, columns=["run_id", "path", "seed", "source", "finished", "model_args", *GROUP_KEYS,
                                          *columns])
     # the same run copied into two folders counts once
     frame = frame.sort_values("finished", kind="stable")
-    return frame.drop_duplicates(["run_id", "hypotheses", "steps", "estimator"], keep="last").reset_index(drop=True)
+    return frame.drop_duplicates(["run_id", "protocol", "hypotheses", "steps", "estimator"],
+                                 keep="last").reset_index(drop=True)
 
 
 def _record_lines(path: Path, columns) -> list[dict]:
@@ -139,7 +142,8 @@ def _setting(path: Path, record: dict) -> str:
     not); otherwise from the record's data fingerprint, epochs and architecture arguments.
     """
     model_args = _shared_args(record)
-    config_path = path.with_name("config.yaml")
+    run_folder = path.parent.parent if path.parent.name == "evaluations" else path.parent
+    config_path = run_folder / "config.yaml"
     if config_path.exists():
         config = cfg.load_yaml(config_path)
         config = {k: v for k, v in config.items() if k not in _SETTING_EXCLUDES}

@@ -177,9 +177,21 @@ def check(config: dict) -> None:
         raise ConfigError(f"selection must be 'val' or 'last', got {config['selection']!r}")
     if config["train"]["epochs"] < 1 or config["train"]["batch_size"] < 1:
         raise ConfigError("train.epochs and train.batch_size must be >= 1")
+    data = config["data"]
+    if data is not None and not isinstance(data, str) and not (
+            isinstance(data, list) and data and all(isinstance(item, str) for item in data)):
+        raise ConfigError(f"data must be a path or a list of paths, got {data!r}")
     stride = config["train"]["stride"]
     if stride is not None and (not isinstance(stride, int) or isinstance(stride, bool) or stride < 1):
         raise ConfigError(f"train.stride must be an integer >= 1 or null, got {stride!r}")
+
+
+def data_setting(paths) -> str | list[str] | None:
+    """The ``data`` key for a path or a list of paths: one path as a string, several as a list, none as None."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths or [])
+    if not paths:
+        return None
+    return str(paths[0]) if len(paths) == 1 else [str(path) for path in paths]
 
 
 def run_id(config: dict) -> str:

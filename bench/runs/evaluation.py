@@ -16,12 +16,14 @@ import torch
 from tqdm import tqdm
 
 from bench.data.h3wb import SPLITS, load_h3wb
+from bench.data.h3wb_json_write import export_h3wb_predictions
 from bench.data.windows import TestWindows, WindowSpec
+from bench.errors import DataError
 from bench.io import save_text
 from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
 from bench.runs.checkpoints import load_model
-from bench.runs.records import data_source, fingerprint
+from bench.runs.records import build_record, data_source
 from bench.skeleton import FLIP_PERMUTATION
 
 
@@ -86,6 +88,36 @@ def frame_errors(lifter, windows: TestWindows, *, hypotheses: int, steps: int, p
                         for key, parts in values.items()} for estimator, values in outputs.items()}
 
 
+def mean_predictions(lifter, windows: TestWindows, *, hypotheses: int, steps: int, protocol: str = "h3wb",
+                     flip_test: bool = True, batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0,
+                     bf16: bool = False) -> np.ndarray:
+    """The pose of every annotated frame, (total_frames, J, 3) in metres, root-relative: the mean over the
+    hypotheses (what P-Agg scores), drawn exactly as :func:`frame_errors` draws them for the same arguments."""
+    device = torch.device(device)
+    generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
+    poses, indices, masks = [], [], []
+    for pred, _, mask, frame_index in predict_frames(
+            lifter, windows, hypotheses=hypotheses, steps=steps, flip_test=flip_test, batch_size=batch_size,
+            device=device, generator=generator, by_sequence=protocol == "pafuse", bf16=bf16):
+        poses.append(pred.mean(dim=1))
+        indices.append(frame_index)
+        masks.append(mask)
+    return windows.scatter(torch.cat(poses).cpu().double(), torch.cat(indices), torch.cat(masks).cpu()).numpy()
+
+
+def export_test_predictions(lifter, windows: TestWindows, path: str | Path, **options) -> Path:
+    """Write ``lifter``'s test predictions (:func:`mean_predictions`) for the H3WB leaderboard, in the layout of
+    ``2Dto3D_test_3d.json`` (:func:`bench.data.h3wb_json_write.export_h3wb_predictions`)."""
+    sequences = windows.table.sequences
+    missing = [f"{s.subject}/{s.action}/{s.camera}" for s in sequences if s.sample_ids is None]
+    if missing:
+        raise DataError("the test data", missing[0], "H3WB sample ids for every annotated frame (npz sample_id "
+                        "arrays, or the JSON release)", f"none in {len(missing)} of {len(sequences)} sequences")
+    poses = mean_predictions(lifter, windows, **options)
+    per_sequence = np.split(poses, np.cumsum(windows.table.lengths)[:-1])
+    return export_h3wb_predictions(list(zip(sequences, per_sequence)), path)
+
+
 def summarize_frames(per_frame: dict[str, dict[str, np.ndarray]], groups: np.ndarray | None = None) -> dict:
     """Means over frames: {estimator: {metric: mm}}, or per group label when ``groups`` (total_frames,) is given."""
     if groups is None:
@@ -119,9 +151,22 @@ def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", fli
     return results
 
 
+def _training(run_dir: Path) -> dict:
+    """What a re-evaluated run's record says of its training (or of where its weights came from)."""
+    for name, key in (("record.json", "training"), ("imported.json", None)):
+        if (run_dir / name).exists():
+            content = json.loads((run_dir / name).read_text())
+            return content.get(key) or {} if key else {"imported": content}
+    return {}
+
+
 def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pairs=None, protocol: str | None = None,
-                 device: str | None = None) -> tuple[dict, Path]:
-    """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``."""
+                 device: str | None = None, export_h3wb: str | Path | None = None) -> tuple[dict, Path]:
+    """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``.
+
+    With ``export_h3wb``, also write the test predictions of the first (H, K) pair there, for the H3WB leaderboard
+    (:func:`export_test_predictions`); the result then names the file under ``"export_h3wb"``.
+    """
     run_dir = Path(run_dir)
     model = load_model(run_dir, checkpoint, device)
     config, lifter, path, epoch = model.config, model.lifter, model.checkpoint, model.epoch
@@ -136,10 +181,15 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
     metrics = evaluate(lifter, windows, eval_cfg["hypotheses_steps"], protocol=eval_cfg["protocol"],
                        flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device,
                        seed=config["seed"], bf16=config["bf16"], progress=True)
-    result = {"run_id": run_dir.name, "checkpoint": str(path), "epoch": epoch, "protocol": eval_cfg["protocol"],
-              "data_fingerprint": fingerprint(source),
-              "metrics": {pair: value["overall"] for pair, value in metrics.items()},
-              "per_action": {pair: value["per_action"] for pair, value in metrics.items()}}
+    result = build_record(config, run_dir.name, lifter, source, {"test": SPLITS["test"]}, metrics,
+                          _training(run_dir))
+    result.update(evaluated={"checkpoint": str(path), "epoch": epoch})
+    if export_h3wb is not None:
+        hypotheses, steps = eval_cfg["hypotheses_steps"][0] if lifter.generative else (1, 1)
+        result["export_h3wb"] = {"file": str(export_test_predictions(
+            lifter, windows, export_h3wb, hypotheses=hypotheses, steps=steps, protocol=eval_cfg["protocol"],
+            flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device, seed=config["seed"],
+            bf16=config["bf16"])), "pair": pair_name(hypotheses, steps), "estimator": "P-Agg"}
     name = f"{path.stem}-{eval_cfg['protocol']}-" + "_".join(pair_name(h, k) for h, k in eval_cfg["hypotheses_steps"])
     out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2))
     return result, out

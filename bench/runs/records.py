@@ -14,12 +14,21 @@ from bench.data.h3wb import dataset_files
 from bench.io import save_text
 
 
-def data_source(config: dict) -> Path:
-    """The data folder of a run: ``config['data']``, or the synthetic set (generated on first use)."""
-    if config["data"]:
-        return Path(config["data"])
+def data_source(config: dict) -> Path | tuple[Path, ...]:
+    """The data of a run: ``config['data']`` (a folder or file, or a list of files), or the synthetic set
+    (generated on first use)."""
+    data = config["data"]
+    if isinstance(data, (list, tuple)):
+        return tuple(Path(item) for item in data)
+    if data:
+        return Path(data)
     synthetic = config["synthetic"]
     return ensure_synthetic(size=synthetic["size"], seed=synthetic["seed"])
+
+
+def source_text(source: Path | tuple[Path, ...]) -> str:
+    """The data source as records show it: the path, or the paths joined by ", "."""
+    return ", ".join(map(str, source)) if isinstance(source, tuple) else str(source)
 
 
 @lru_cache(maxsize=8)
@@ -53,7 +62,18 @@ def code_version() -> str:
 def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, splits: dict, metrics: dict,
                  state: dict) -> dict:
     """Write ``record.json`` atomically and return it."""
-    record = {
+    training = {"epochs_done": state["epoch"], "selected_epoch": state["best_epoch"],
+                "selected_on": "validation" if "validation" in splits else "last epoch",
+                "seconds": round(state["seconds"], 2), "history": state["history"]}
+    record = build_record(config, run_id, lifter, source, splits, metrics, training)
+    save_text(folder / "record.json", json.dumps(record, indent=2))
+    return record
+
+
+def build_record(config: dict, run_id: str, lifter, source, splits: dict, metrics: dict, training: dict) -> dict:
+    """A result as ``record.json`` and ``bench eval``'s evaluations hold it, so that ``bench report`` reads both:
+    what ran (model, part options, sizes, data), its metrics per (H, K) pair, and ``training``."""
+    return {
         "run_id": run_id,
         "model": config["model"],
         "part_based": config["part_based"],
@@ -63,15 +83,11 @@ def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, 
         "parameters": count_parameters(lifter),
         "protocol": config["eval"]["protocol"],
         "seed": config["seed"],
-        "data": {"source": str(source), "fingerprint": fingerprint(Path(source)),
+        "data": {"source": source_text(source), "fingerprint": fingerprint(source),
                  "splits": {name: list(subjects) for name, subjects in splits.items()}},
         "code_version": code_version(),
         "metrics": {pair: result["overall"] for pair, result in metrics.items()},
         "per_action": {pair: result["per_action"] for pair, result in metrics.items()},
-        "training": {"epochs_done": state["epoch"], "selected_epoch": state["best_epoch"],
-                     "selected_on": "validation" if "validation" in splits else "last epoch",
-                     "seconds": round(state["seconds"], 2), "history": state["history"]},
+        "training": training,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    save_text(folder / "record.json", json.dumps(record, indent=2))
-    return record

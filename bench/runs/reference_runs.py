@@ -62,7 +62,7 @@ def reference_sizes(reference: dict[str, torch.Tensor], model: str, where: str) 
             "model_args": {k: v for k, v in settings.items() if k not in PART_KEYS}}
 
 
-def import_checkpoint(path: str | Path, model: str, out: str | Path | None = None, data: str | Path | None = None,
+def import_checkpoint(path: str | Path, model: str, out: str | Path | None = None, data=None,
                       runs: str | Path = "results/runs") -> Path:
     """Write a run folder holding the reference's weights from ``path`` in our ``model`` ("pafuse" or "d3dp").
 
@@ -70,14 +70,14 @@ def import_checkpoint(path: str | Path, model: str, out: str | Path | None = Non
         path: the reference's saved file (e.g. ``pafuse_model.bin``), or a bare state dict.
         model: which reference model the file holds.
         out: the run folder (default ``<runs>/<run id>-imported``).
-        data: the dataset folder the run evaluates on (default: the synthetic set).
+        data: the data the run evaluates on: a folder or file, or a list of files (default: the synthetic set).
     """
     path = Path(path)
     if model not in REFERENCE_SETTINGS:
         raise CheckpointError(f"--model: expected one of {sorted(REFERENCE_SETTINGS)}, found {model!r}")
     reference = read_reference_checkpoint(path)
     sizes = reference_sizes(reference, model, str(path))
-    flags = {"model": model, "data": None if data is None else str(data), **sizes}
+    flags = {"model": model, "data": cfg.data_setting(data), **sizes}
     config = cfg.resolve(flags, flags_where=f"{path} (read as {model})")
     lifter = build_from_config(config)
     state = import_state_dict(reference, lifter, str(path))

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from bench.cli import main
+from bench.data.h3wb_json_write import h3wb_leaderboard_score, write_h3wb_json
 from bench.errors import CheckpointError
+from bench.runs.evaluation import evaluate_run
 from bench.runs.lifters import build
 from bench.runs.reference_runs import import_checkpoint, reference_sizes
 from bench.runs.reference_weights import export_state_dict, read_reference_checkpoint
@@ -68,3 +70,16 @@ def test_export_refuses_a_model_without_the_reference_design(tiny_data, tmp_path
     (run,) = [p for p in tmp_path.iterdir() if p.name.startswith("pafuse")]
     assert main(["export-checkpoint", str(run), "--out", str(tmp_path / "x.bin")]) == 2
     assert not (tmp_path / "x.bin").exists()
+
+
+def test_exported_test_predictions_score_as_bench_eval_printed(reference_file, tiny_data, tmp_path):
+    run = import_checkpoint(reference_file, "pafuse", out=tmp_path / "run", data=tiny_data)
+    export = tmp_path / "predictions.json"
+    result, _ = evaluate_run(run, pairs=[[2, 1]], protocol="h3wb", export_h3wb=export)
+    assert result["export_h3wb"] == {"file": str(export), "pair": "H2-K1", "estimator": "P-Agg"}
+    write_h3wb_json(tiny_data, tmp_path / "json")
+    score = h3wb_leaderboard_score(export, tmp_path / "json" / "2Dto3D_test_3d.json")
+    printed = result["metrics"]["H2-K1"]["P-Agg"]
+    for metric in ("WB", "Body", "Face", "Hands", "PB"):
+        assert score[metric] == pytest.approx(printed[metric], rel=1e-5)
+    assert len(json.loads(export.read_text())) == score["samples"]

@@ -1,8 +1,10 @@
 """`bench run` / `bench eval` end to end on the tiny synthetic set: records, resume, seeds, selection, bad input."""
+import io
 import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import baselines
@@ -133,6 +135,12 @@ def test_cli_run_then_eval_with_another_protocol(tiny_data, tmp_path, capsys):
     assert main(["eval", "--run", str(folder), "--protocol", "pafuse", "--hypotheses", "3", "--steps", "1"]) == 0
     saved = json.loads((folder / "evaluations" / "best-pafuse-H3-K1.json").read_text())
     assert saved["protocol"] == "pafuse" and set(saved["metrics"]) == {"H3-K1"}
+    assert saved["evaluated"]["checkpoint"].endswith("best.pt") and saved["training"]["epochs_done"] == 1
+    capsys.readouterr()
+    assert main(["report", "--results", str(tmp_path), "--protocol", "pafuse", "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    ours = table[(table["model"] == "d3dp") & (table["hypotheses"] == 3)]
+    assert len(ours) > 0 and (ours["n"] == 1).all() and (ours["WB"] > 0).all()   # bench eval's result is reported
     assert main(["run", "--resume", *argv[1:]]) == 0  # finished: the record is printed, nothing retrained
 
 
