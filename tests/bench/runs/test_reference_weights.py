@@ -452,3 +452,23 @@ def test_one_pafuse_sampling_step_matches_the_reference_in_part_frames():
     ours = lifter.inner.diffusion.sample(lifter.layout.tokens(x2d), hypotheses=1, steps=1, noise=x_T[None])
     theirs = ref_pred_parts(nets, x2d, x_T[:, 0].clamp(-1.1, 1.1), torch.full((2,), 999)).clamp(-1.1, 1.1)
     close(ours[:, 0], theirs)
+
+
+def test_full_listing_imports_evaluates_and_exports_through_the_commands(tiny_data, tmp_path, capsys):
+    """A file with every key of the PAFUSE listing (random values): bench import-checkpoint builds the full-size
+    model, bench eval runs it end to end, bench export-checkpoint gives back every tensor under its key."""
+    from bench.cli import main
+
+    listing = read_listing("pafuse")
+    generator = torch.Generator().manual_seed(1)
+    state = {key.removeprefix("module."): torch.randn(shape, generator=generator, dtype=dtype) * 0.02
+             for key, (shape, dtype) in listing.items()}
+    state.update(ref_schedule())
+    path = save_reference(tmp_path / "pafuse_model.bin", state)
+    run = tmp_path / "run"
+    assert main(["import-checkpoint", str(path), "--model", "pafuse", "--out", str(run), "--data", str(tiny_data)]) == 0
+    assert main(["eval", "--run", str(run), "--protocol", "pafuse", "--hypotheses", "1", "--steps", "1"]) == 0
+    assert "| H1-K1 | P-Best" in capsys.readouterr().out
+    assert main(["export-checkpoint", str(run), "--out", str(tmp_path / "back.bin")]) == 0
+    back = read_reference_checkpoint(tmp_path / "back.bin")
+    assert list(back) == list(state) and all(torch.equal(back[key], state[key]) for key in state)

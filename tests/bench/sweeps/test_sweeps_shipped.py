@@ -5,7 +5,7 @@ import pytest
 
 from bench.sweeps.files import load_sweep
 
-SWEEPS = Path(__file__).parents[2] / "configs" / "sweeps"
+SWEEPS = Path(__file__).parents[3] / "configs" / "sweeps"
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def paper():
 def test_table1_has_every_spatio_temporal_row_of_the_paper(paper):
     rows = [(r.config["model"], r.config["part_based"], r.config["frames"]) for r in paper["table1"].runs]
     assert sorted(rows) == sorted([(m, p, n) for m in ("videopose", "poseformer", "mixste") for p in (False, True)
-                                   for n in (27, 81)] + [("d3dp", False, 27), ("pafuse", False, 27)])
+                                   for n in (27, 81)] + [("d3dp", False, 27), ("pafuse", True, 27)])
     pairs = {r.config["model"]: r.config["eval"]["hypotheses_steps"] for r in paper["table1"].runs}
     assert pairs["d3dp"] == pairs["pafuse"] == [[1, 1], [20, 10], [300, 5]] and pairs["mixste"] == [[1, 1]]
 
