@@ -28,7 +28,7 @@ def _official(tmp_path, train_data=None, metadata=None, **extra):
     train_data = train_data if train_data is not None else {
         "S1": {"Directions 1": {"frame_id": np.array([30, 10, 20, 400]), "global_3d": np.zeros((4, 133, 3)),
                                 CAM: _view(4)}}}
-    metadata = metadata if metadata is not None else {"S1": {CAM: _calibration()}, "left_side": [1, 3]}
+    metadata = metadata if metadata is not None else {"S1": {CAM: _calibration()}, "notes": [1, 3]}
     path = tmp_path / "h3wb_train.npz"
     save_npz(path, train_data=np.array(train_data, dtype=object), metadata=np.array(metadata, dtype=object),
              **extra)
