@@ -2,7 +2,8 @@
 
 A list with one entry per frame, each a list of instances ``{"keypoints": 133 x [x, y], "keypoint_scores": 133
 values}`` or a dict with ``frame_id`` and ``instances`` (MMPose's ``instance_info`` entries; a dict with
-``instance_info`` is read as that list); a list of instances alone is one image. ``track_id`` (or ``person_id``)
+``instance_info`` is read as that list); a list of instances alone is one image (``NAME.json``, sized by an image
+``NAME`` or ``NAME.jpg`` ... beside it, where there is one). ``track_id`` (or ``person_id``)
 names the person where the tracker wrote one.
 """
 from __future__ import annotations
@@ -12,7 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import DataError
-from bench.lift.formats.base import Detection, Frame, Recording, describe, keypoint_array, numbers, track_id
+from bench.lift.formats.base import (
+    Detection,
+    Frame,
+    Recording,
+    describe,
+    image_size_beside,
+    keypoint_array,
+    numbers,
+    track_id,
+)
 from bench.skeleton import NUM_KEYPOINTS
 
 FORMAT = "per-frame predictions (MMPose style)"
@@ -33,7 +43,8 @@ def read_predictions(path: Path, frames) -> Recording:
                         describe(frames))
     if is_instance_list(frames):
         name = path.name[: -len(".json")] if path.name.endswith(".json") else path.stem  # a.jpg.json -> a.jpg
-        return Recording(path, FORMAT, [Frame(f"image {name}", Path(name).stem, None, None,
+        size = image_size_beside(path.parent, [name, Path(name).stem])
+        return Recording(path, FORMAT, [Frame(f"image {name}", Path(name).stem, None, size,
                                               instances(path, "", frames))])
     read, ids = [], []
     for position, frame in enumerate(frames):

@@ -20,7 +20,7 @@ from bench.runs.checkpoints import load_weights
 from bench.runs.evaluation import predict_frames
 from bench.runs.lifters import build_from_config
 from bench.runs.training import Run
-from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, PELVIS
+from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, OPENPOSE_TO_C133, PELVIS
 
 ACTION, CAMERA = "Directions 1", "54138969"
 TOLERANCE_M = 1e-4
@@ -307,3 +307,36 @@ def test_zero_hypotheses_or_steps_is_an_error(clip, tmp_path, capsys, flag):
     assert f"argument {flag}: expected a positive integer, got 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match=f"{flag} must be a positive integer, got 0"):
         lift_file(tmp_path / "clip.npy", tmp_path / "out", image_size=(1000, 1002), **{flag[2:]: 0})
+
+
+def test_cli_lifts_an_openpose_video_folder_as_a_clip_per_person_linked_through_the_frames(clip, mixste_run, tmp_path,
+                                                                                        capsys):
+    pixels = clip[0][:6]
+    folder = tmp_path / "json"
+    folder.mkdir()
+    body = [i for i, _ in OPENPOSE_TO_C133["pose_keypoints_2d"]], [c for _, c in OPENPOSE_TO_C133["pose_keypoints_2d"]]
+    for t, frame in enumerate(pixels):
+        people = []
+        for shift in (0.0, 400.0):
+            points = frame + shift
+            pose25 = np.zeros((25, 3))
+            pose25[body[0], :2], pose25[body[0], 2] = points[body[1]], 0.9
+            face = np.concatenate([points[23:91], np.ones((68, 1))], axis=1).tolist() + [[0, 0, 0]] * 2
+            people.append({"person_id": [-1], "pose_keypoints_2d": pose25.reshape(-1).tolist(),
+                           "face_keypoints_2d": np.ravel(face).tolist(), "hand_left_keypoints_2d": [],
+                           "hand_right_keypoints_2d": np.concatenate([points[112:], np.ones((21, 1))], 1).ravel()
+                           .tolist()})
+        (folder / f"walk_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3,
+                                                                         "people": people[::(-1) ** t]}))
+    argv = ["lift", str(folder), "--run", str(mixste_run), "--image-size", "1000", "1002", "--out",
+            str(tmp_path / "out"), "--render", "none"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "json: a folder of 6 files: OpenPose keypoints (--write_json), 6 frames, 2 person clips: lifted as a " \
+           "video" in out and "person 0: 6 frames lifted" in out and "person 1: 6 frames lifted" in out
+    for person, shift in (("0", 0.0), ("1", 400.0)):
+        saved = np.load(tmp_path / "out" / f"person-{person}" / "poses_3d.npz")
+        np.testing.assert_array_equal(saved["frame_ids"], np.arange(6))
+        seen = ~saved["filled"]
+        np.testing.assert_allclose(saved["keypoints_2d"][seen], (pixels + shift)[seen], atol=1e-3)
+        assert saved["filled"][:, list(C133_GROUPS["left_hand"])].all() and not saved["filled"][:, :91].any()
