@@ -57,7 +57,8 @@ def _recording(path: Path, key: str, array, scores, frame_ids, size) -> Recordin
     scores = scores.reshape(frames, NUM_KEYPOINTS)
     ids = np.arange(frames) if frame_ids is None else numbers(path, "frame_ids", frame_ids).reshape(-1)
     if ids.shape != (frames,) or np.any(np.diff(ids) <= 0) or not np.all(ids == np.round(ids)):
-        raise DataError(path, "frame_ids", f"{frames} increasing integer frame ids", f"shape {ids.shape}")
+        found = f"shape {ids.shape}" if ids.shape != (frames,) else f"ids {ids[:8].tolist()}"
+        raise DataError(path, "frame_ids", f"{frames} increasing integer frame ids", found)
     size = None if size is None else check_size(path, "image_size", size)
     return Recording(path, FORMAT, [
         Frame(f"frame {int(i)}", f"frame-{int(i)}", int(i), size,
