@@ -34,6 +34,34 @@ KEYPOINT_NAMES: tuple[str, ...] = (_BODY + _FEET + tuple(f"face-{i}" for i in ra
 JOINT_NAMES: tuple[str, ...] = ("pelvis",) + KEYPOINT_NAMES
 """The 134 joint names in j134 order (pelvis first)."""
 
+OPENPOSE_BODY_25: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip", "RKnee",
+    "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe",
+    "RSmallToe", "RHeel")
+"""OpenPose's BODY_25 keypoints in the order of ``pose_keypoints_2d`` (OpenPose doc/02_output.md,
+``POSE_BODY_25_BODY_PARTS``)."""
+_BODY_25_AS_C133 = {
+    "Nose": "nose", "REye": "right_eye", "LEye": "left_eye", "REar": "right_ear", "LEar": "left_ear",
+    "RShoulder": "right_shoulder", "LShoulder": "left_shoulder", "RElbow": "right_elbow", "LElbow": "left_elbow",
+    "RWrist": "right_wrist", "LWrist": "left_wrist", "RHip": "right_hip", "LHip": "left_hip", "RKnee": "right_knee",
+    "LKnee": "left_knee", "RAnkle": "right_ankle", "LAnkle": "left_ankle", "LBigToe": "left_big_toe",
+    "LSmallToe": "left_small_toe", "LHeel": "left_heel", "RBigToe": "right_big_toe", "RSmallToe": "right_small_toe",
+    "RHeel": "right_heel",
+}  # Neck and MidHip have no COCO-WholeBody keypoint
+OPENPOSE_FIELDS: dict[str, int] = {"pose_keypoints_2d": 25, "face_keypoints_2d": 70, "hand_left_keypoints_2d": 21,
+                                   "hand_right_keypoints_2d": 21}
+"""Keypoint count of each OpenPose ``--write_json`` field (BODY_25; face: 68 landmarks + 2 pupils)."""
+OPENPOSE_TO_C133: dict[str, tuple[tuple[int, int], ...]] = {
+    "pose_keypoints_2d": tuple((i, KEYPOINT_NAMES.index(_BODY_25_AS_C133[name]))
+                               for i, name in enumerate(OPENPOSE_BODY_25) if name in _BODY_25_AS_C133),
+    "face_keypoints_2d": tuple((i, KEYPOINT_NAMES.index(f"face-{i}")) for i in range(68)),
+    "hand_left_keypoints_2d": tuple((i, KEYPOINT_NAMES.index("left_hand_root") + i) for i in range(21)),
+    "hand_right_keypoints_2d": tuple((i, KEYPOINT_NAMES.index("right_hand_root") + i) for i in range(21)),
+}
+"""(index in the OpenPose field, c133 index) pairs: 17 body and 6 foot keypoints of BODY_25 (Neck and MidHip
+dropped), the 68 face landmarks (the two pupils, 68 and 69, dropped), both hands as they are (same 21-point order).
+Every one of the 133 keypoints is covered exactly once."""
+
 # c133 ranges of the COCO-WholeBody groups, as H3WB's metadata lists them.
 C133_GROUPS: dict[str, tuple[int, ...]] = {
     "body": tuple(range(0, 17)),

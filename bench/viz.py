@@ -10,7 +10,8 @@ Poses are in the j134 layout of :mod:`bench.skeleton` (pelvis first) and are dra
 :class:`Skeleton2D` and :class:`Skeleton3D` own the artists of one skeleton on an existing axes and move them in
 place (``update``), so an animation re-renders one figure instead of building a figure per frame. :class:`PoseFigure`
 puts the 2D input beside the 3D pose with axes limits fixed over a whole clip; :func:`render_clip` writes a clip's
-PNG frames and animated GIF. Matplotlib is used through its Agg canvas directly, so no global backend is changed.
+PNG frames and animated GIF; :func:`render_sheet` puts several people (everyone in a still image) on one picture, each
+person's 2D beside their 3D. Matplotlib is used through its Agg canvas directly, so no global backend is changed.
 """
 from __future__ import annotations
 
@@ -237,3 +238,44 @@ def render_clip(pose_2d: np.ndarray, pose_3d: np.ndarray, filled: np.ndarray | N
     if gif is not None:
         written.append(save_gif(pictures, gif, fps / stride))
     return written
+
+
+def render_sheet(poses_2d: np.ndarray, poses_3d: np.ndarray, path: str | Path, filled: np.ndarray | None = None, *,
+                 titles: list[str] | None = None, heading: str = "", row_size: tuple[int, int] = (640, 300),
+                 dpi: int = 100) -> Path:
+    """One picture of several people (e.g. everyone in a still image): per row, a person's 2D beside their 3D.
+
+    Args:
+        poses_2d: (P, 134, 2) pixels, one pose per person.
+        poses_3d: (P, 134, 3) camera-frame metres.
+        path: the PNG to write.
+        filled: (P, 134) bool, keypoints that were filled rather than detected (grey crosses), or None.
+        titles: one title per person (default ``person p``).
+        heading: a line above the rows (e.g. the image's name).
+        row_size: (width, height) in pixels of one row.
+
+    Returns:
+        ``path``.
+    """
+    poses_2d, poses_3d = _check_pose(poses_2d, 2), _check_pose(poses_3d, 3)
+    if poses_2d.ndim != 3 or len(poses_2d) != len(poses_3d) or len(poses_2d) == 0:
+        raise ValueError(f"expected P >= 1 people in 2D and 3D, got shapes {poses_2d.shape} and {poses_3d.shape}")
+    people = len(poses_2d)
+    width, height = row_size
+    top = 24 if heading else 0  # pixels kept for the heading
+    figure = Figure(figsize=(width / dpi, (people * height + top) / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    row = height / (people * height + top)  # one row's height as a fraction of the figure
+    for p in range(people):
+        bottom = 1 - (top / (people * height + top)) - (p + 1) * row
+        ax2d = figure.add_axes((0.08, bottom + 0.12 * row, 0.4, 0.76 * row))
+        ax3d = figure.add_axes((0.52, bottom + 0.02 * row, 0.44, 0.9 * row), projection="3d")
+        Skeleton2D(ax2d).update(poses_2d[p], None if filled is None else filled[p])
+        Skeleton3D(ax3d).update(poses_3d[p])
+        PoseFigure._style_2d(ax2d, limits_2d(poses_2d[p]))
+        PoseFigure._style_3d(ax3d, *limits_3d(poses_3d[p]))
+        ax2d.set_title(f"{titles[p] if titles else f'person {p}'}: 2D input (px)", fontsize=8)
+    if heading:
+        figure.text(0.5, 1 - 4 / (people * height + top), heading, ha="center", va="top", fontsize=9)
+    canvas.draw()
+    return save_png(np.asarray(canvas.buffer_rgba())[..., :3].copy(), path)

@@ -1,6 +1,7 @@
 """Missing 2D keypoints: which ones are missing, and how they are filled before lifting.
 
-A keypoint is missing when its coordinates are not finite (NaN) or its score is below the threshold. Lifters need
+A keypoint is missing when its coordinates are not finite (NaN), its score is below the threshold, or it lies more
+than one image size outside the image (a detector's sentinel or an overflow such as 1e30 px: not data). Lifters need
 every keypoint, so each missing one is filled and flagged:
 
 * if the keypoint is seen in some frame of the track: linear interpolation in time between the nearest frames where
@@ -15,15 +16,24 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import DataError
+from bench.lift.formats.base import DEFAULT_THRESHOLD, outside_image, usable_mask
 from bench.lift.readers import Track
 from bench.skeleton import NUM_JOINTS, NUM_KEYPOINTS, PART_ATTACH, PARTS
 
-DEFAULT_THRESHOLD = 0.3
+__all__ = ["DEFAULT_THRESHOLD", "fill_missing", "fill_track", "missing_mask", "outside_count"]
 
 
-def missing_mask(keypoints: np.ndarray, scores: np.ndarray, threshold: float = DEFAULT_THRESHOLD) -> np.ndarray:
-    """(T, 133) bool, True where a keypoint (T, 133, 2) is NaN or its score (T, 133) is below ``threshold``."""
-    return ~np.isfinite(keypoints).all(axis=-1) | ~(scores >= threshold)  # a NaN score counts as missing
+def missing_mask(keypoints: np.ndarray, scores: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
+                 image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """(T, 133) bool, True where a keypoint (T, 133, 2) is NaN, its score (T, 133) is below ``threshold`` (a NaN
+    score too) or, given the image size, it lies more than one image size outside the image (not data: e.g. 1e30)."""
+    return ~usable_mask(keypoints, scores, threshold, image_size)
+
+
+def outside_count(track: Track, threshold: float = DEFAULT_THRESHOLD) -> int:
+    """How many of a track's keypoints scored >= ``threshold`` are missing only for lying far outside the image."""
+    scored = np.isfinite(track.keypoints).all(axis=-1) & (track.scores >= threshold)
+    return int((scored & outside_image(track.keypoints, track.image_size)).sum())
 
 
 def fill_missing(keypoints: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -61,10 +71,11 @@ def fill_track(track: Track, threshold: float = DEFAULT_THRESHOLD) -> tuple[np.n
     Raises:
         DataError: if no keypoint of the track is usable (all NaN or below ``threshold``).
     """
-    missing = missing_mask(track.keypoints, track.scores, threshold)
+    missing = missing_mask(track.keypoints, track.scores, threshold, track.image_size)
     if missing.all():
-        raise DataError(track.source, f"person {track.person}", f"at least one keypoint with finite coordinates "
-                        f"and a score >= {threshold}", f"none in {track.frames} frames (all NaN or below)")
+        where = f"person {track.person}" if track.image is None else f"image {track.image}/person {track.person}"
+        raise DataError(track.source, where, f"at least one keypoint with finite coordinates and a score >= "
+                        f"{threshold}", f"none in {track.frames} frames (all NaN, below it or far outside the image)")
     return fill_missing(track.keypoints, missing), missing
 
 

@@ -1,6 +1,7 @@
 """Lift a person's own 2D whole-body keypoints to 3D with a trained run (``bench lift``).
 
-Per person (a :class:`bench.lift.readers.Track`):
+A file (or folder) is read into person clips by :mod:`bench.lift.readers`: still images give a one-frame clip per
+person and image, a video a clip per person through the frames. Per clip (a :class:`bench.lift.readers.Track`):
 
 1. missing keypoints are filled and flagged (:mod:`bench.lift.filling`);
 2. the 2D takes the path of the training data: pixels to normalized screen coordinates with the image size
@@ -18,8 +19,8 @@ the mean of the hips, which is not among the 133 keypoints and is dropped from t
 """
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +30,25 @@ import torch
 from baselines.base import Lifter
 from bench.data import cameras
 from bench.data.windows import TestWindows, WindowSpec
-from bench.errors import DataError
-from bench.io import save_npz, save_text
+from bench.errors import ConfigError
 from bench.lift.aggregation import aggregate
-from bench.lift.filling import fill_track
-from bench.lift.readers import Track, read_keypoints
+from bench.lift.filling import fill_track, outside_count
+from bench.lift.outputs import (
+    clip_folder,
+    drop_pelvis,
+    image_folder,
+    render,
+    render_image_sheet,
+    select_tracks,
+    write_outputs,
+)
+from bench.lift.readers import Track, read_people
+from bench.lift.tracking import MAX_MISSED
 from bench.runs.checkpoints import Model, load_model
 from bench.runs.evaluation import predict_frames
-from bench.skeleton import HIPS_C133, KEYPOINT_NAMES, NUM_KEYPOINTS, PELVIS, add_pelvis
+from bench.skeleton import PELVIS, add_pelvis
+
+__all__ = ["Lifted", "drop_pelvis", "lift_file", "lift_track", "model_input", "predict_clip"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class Lifted:
         pose_2d: (T, 134, 2) float32 normalized screen coordinates, the lifter's input.
         hypotheses: (T, H, 134, 3) float32 root-relative metres.
         pose_3d: (T, 134, 3) float32 root-relative metres, the aggregate of the hypotheses.
+        outside: keypoints scored above the threshold but missing for lying far outside the image.
     """
 
     track: Track
@@ -58,6 +71,7 @@ class Lifted:
     pose_2d: np.ndarray
     hypotheses: np.ndarray
     pose_3d: np.ndarray
+    outside: int = 0
 
 
 def model_input(keypoints: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -122,62 +136,13 @@ def lift_track(model: Model, track: Track, *, hypotheses: int = 1, steps: int = 
                              seed=model.config["seed"] if seed is None else seed)
     weights = np.insert((~filled).astype(np.float64), PELVIS, 0.0, axis=1)  # the pelvis is derived, not detected
     pose_3d = aggregate(per_frame, pose_2d, weights, aggregate_by).astype(np.float32)
-    return Lifted(track, keypoints, filled, pose_2d, per_frame.astype(np.float32), pose_3d)
+    return Lifted(track, keypoints, filled, pose_2d, per_frame.astype(np.float32), pose_3d,
+                  outside_count(track, threshold))
 
 
-def drop_pelvis(x: np.ndarray) -> np.ndarray:
-    """j134 (..., 134, C) -> c133 (..., 133, C)."""
-    return np.delete(x, PELVIS, axis=-2)
-
-
-def write_outputs(folder: str | Path, lifted: Lifted, info: dict, save_hypotheses: bool = False) -> list[Path]:
-    """Write ``poses_3d.npz`` and ``keypoints.json`` into ``folder`` (keys and units in README and below).
-
-    ``poses_3d.npz``: ``poses_3d`` (T, 133, 3) float32 root-relative metres; ``filled`` (T, 133) bool;
-    ``frame_ids`` (T,) int64; ``keypoints_2d`` (T, 133, 2) float32 filled input pixels; ``scores`` (T, 133) float32;
-    ``image_size`` (2,) pixels; and with ``save_hypotheses`` and H > 1, ``hypotheses`` (T, H, 133, 3).
-    """
-    folder = Path(folder)
-    track = lifted.track
-    arrays = {"poses_3d": drop_pelvis(lifted.pose_3d), "filled": lifted.filled, "frame_ids": track.frame_ids,
-              "keypoints_2d": lifted.keypoints.astype(np.float32), "scores": track.scores.astype(np.float32),
-              "image_size": np.array(track.image_size, dtype=np.int64)}
-    if save_hypotheses and lifted.hypotheses.shape[1] > 1:
-        arrays["hypotheses"] = drop_pelvis(lifted.hypotheses)
-    description = {
-        "keypoints": list(KEYPOINT_NAMES),
-        "layout": f"COCO-WholeBody, {NUM_KEYPOINTS} keypoints (poses_3d[:, k] is keypoints[k])",
-        "units": {"poses_3d": "metres", "hypotheses": "metres", "keypoints_2d": "pixels", "image_size": "pixels"},
-        "coordinates": "camera frame of the input view: x right, y down, z away from the camera; root-relative: "
-                       "the origin is the pelvis, the mean of left_hip and right_hip, not one of the 133 keypoints",
-        "person": track.person, "frames": track.frames, "filled_keypoints": int(lifted.filled.sum()),
-        "hypotheses": int(lifted.hypotheses.shape[1]), **info,
-    }
-    return [save_npz(folder / "poses_3d.npz", **arrays),
-            save_text(folder / "keypoints.json", json.dumps(description, indent=2))]
-
-
-def render(folder: str | Path, lifted: Lifted, formats: tuple[str, ...], fps: float = 10.0) -> list[Path]:
-    """Draw the 2D input beside the 3D pose per frame: ``frames/000000.png ...`` (``png``), ``lift.gif`` (``gif``)."""
-    from bench.viz import render_clip
-
-    folder = Path(folder)
-    pixels = add_pelvis(lifted.keypoints)
-    filled = np.insert(lifted.filled, PELVIS, lifted.filled[:, list(HIPS_C133)].any(axis=1), axis=1)
-    titles = [f"person {lifted.track.person}, frame {i}" for i in lifted.track.frame_ids]
-    return render_clip(pixels, lifted.pose_3d, filled, frames_dir=folder / "frames" if "png" in formats else None,
-                       gif=folder / "lift.gif" if "gif" in formats else None, fps=fps, titles=titles)
-
-
-def select_tracks(tracks: list[Track], person: str | None) -> list[Track]:
-    """All tracks, or the one of ``person``; an unknown id is an error listing the ids in the file."""
-    if person is None:
-        return tracks
-    chosen = [track for track in tracks if track.person == str(person)]
-    if not chosen:
-        raise DataError(tracks[0].source, "people", f"person {person}",
-                        f"people {', '.join(track.person for track in tracks)}")
-    return chosen
+def _positive(value: int | None, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"--{name} must be a positive integer, got {value!r}")
 
 
 def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = None,
@@ -185,30 +150,50 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
               person: str | None = None, hypotheses: int | None = None, steps: int | None = None,
               aggregate_by: str = "mean", render_formats: tuple[str, ...] = ("png", "gif"),
               save_hypotheses: bool = False, flip_test: bool | None = None, threshold: float = 0.3,
-              fps: float = 10.0, device: str = "cpu", seed: int | None = None) -> list[dict]:
-    """Read a keypoint file, lift every person (or ``person``) and write outputs and pictures.
+              fps: float = 10.0, device: str = "cpu", seed: int | None = None, mode: str | None = None,
+              max_missed: int = MAX_MISSED, log: Callable[[str], None] | None = None) -> list[dict]:
+    """Read a keypoint file or folder, lift every person clip (or those of ``person``), write outputs and pictures.
 
-    One person's files go straight into ``out``; with several, each gets ``out/person-<id>``. ``hypotheses`` and
-    ``steps`` default to the last (H, K) pair the run was evaluated with. Returns one summary per person: person,
-    folder, frames, files and the seconds spent predicting.
+    ``mode`` (``images`` / ``video``, default: decided from the file, :func:`bench.lift.readers.choose_mode`) says
+    whether the frames are unrelated images or a video; ``log`` receives the line saying what was read and chosen.
+    Folders: :mod:`bench.lift.outputs`. ``hypotheses`` and ``steps`` default to the last (H, K) pair the run was
+    evaluated with. Returns one summary per clip: person, image, folder, frames, files, the seconds spent
+    predicting, filled keypoints and those far outside the image; an image's summaries carry its ``sheet``.
     """
-    tracks = select_tracks(read_keypoints(source, image_size), person)
+    _positive(hypotheses, "hypotheses")
+    _positive(steps, "steps")
+    people = read_people(source, image_size, mode, threshold, max_missed)
+    if log is not None:
+        log(people.summary)
+    tracks = select_tracks(people.tracks, person)
     model = load_model(run, checkpoint, device)
     default_h, default_k = model.config["eval"]["hypotheses_steps"][-1]
     hypotheses, steps = hypotheses or default_h, steps or default_k
-    info = {"input": str(source), "model": model.config["model"], "part_based": model.config["part_based"],
-            "checkpoint": str(model.checkpoint), "epoch": model.epoch, "steps": steps, "aggregate": aggregate_by,
+    info = {"input": str(source), "mode": people.mode, "model": model.config["model"],
+            "part_based": model.config["part_based"], "checkpoint": str(model.checkpoint), "epoch": model.epoch,
+            "steps": steps, "aggregate": aggregate_by,
             "flip_test": model.config["eval"]["flip_test"] if flip_test is None else flip_test,
             "score_threshold": threshold, "seed": model.config["seed"] if seed is None else seed}
-    summaries = []
+    options = dict(hypotheses=hypotheses, steps=steps, aggregate_by=aggregate_by, flip_test=info["flip_test"],
+                   threshold=threshold, seed=info["seed"], device=device)
+    summaries, lifted_by_image = [], {}
     for track in tracks:
-        folder = Path(out) if len(tracks) == 1 else Path(out) / f"person-{track.person}"
+        folder = clip_folder(out, track, tracks)
         start = time.perf_counter()
-        lifted = lift_track(model, track, hypotheses=hypotheses, steps=steps, aggregate_by=aggregate_by,
-                            flip_test=info["flip_test"], threshold=threshold, seed=info["seed"], device=device)
+        lifted = lift_track(model, track, **options)
         seconds = time.perf_counter() - start
         files = write_outputs(folder, lifted, dict(info, image_size=list(track.image_size)), save_hypotheses)
-        files += render(folder, lifted, render_formats, fps)
-        summaries.append({"person": track.person, "folder": folder, "frames": track.frames, "files": files,
-                          "seconds": seconds, "filled": int(lifted.filled.sum())})
+        if track.image is None:
+            files += render(folder, lifted, render_formats, fps)
+        else:
+            lifted_by_image.setdefault(track.image, []).append(lifted)
+        summaries.append({"person": track.person, "image": track.image, "folder": folder, "frames": track.frames,
+                          "files": files, "seconds": seconds, "filled": int(lifted.filled.sum()),
+                          "outside": lifted.outside})
+    if "png" in render_formats:
+        for image, lifted in lifted_by_image.items():
+            sheet = render_image_sheet(image_folder(out, image, tracks), lifted, f"{Path(source).name}: {image}")
+            for summary in summaries:
+                if summary["image"] == image:
+                    summary["sheet"] = sheet
     return summaries

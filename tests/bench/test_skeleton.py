@@ -14,6 +14,9 @@ from bench.skeleton import (
     MIRROR_PAIRS_C133,
     NUM_JOINTS,
     NUM_KEYPOINTS,
+    OPENPOSE_BODY_25,
+    OPENPOSE_FIELDS,
+    OPENPOSE_TO_C133,
     PART_ATTACH,
     PART_ROOTS,
     PARTS,
@@ -113,3 +116,42 @@ def test_bones_stay_within_parts_except_wrist_links():
                 assert part in ("left_hand", "right_hand") and (a, b) == (PART_ATTACH[part], PART_ROOTS[part])
                 continue
             assert a in PARTS[part] and b in PARTS[part], f"bone {JOINT_NAMES[a]}-{JOINT_NAMES[b]} leaves {part}"
+
+
+# OpenPose's BODY_25 order (doc/02_output.md), written out here independently of bench.skeleton.
+BODY_25_EXPECTED = {
+    0: "nose", 1: None, 2: "right_shoulder", 3: "right_elbow", 4: "right_wrist", 5: "left_shoulder",
+    6: "left_elbow", 7: "left_wrist", 8: None, 9: "right_hip", 10: "right_knee", 11: "right_ankle", 12: "left_hip",
+    13: "left_knee", 14: "left_ankle", 15: "right_eye", 16: "left_eye", 17: "right_ear", 18: "left_ear",
+    19: "left_big_toe", 20: "left_small_toe", 21: "left_heel", 22: "right_big_toe", 23: "right_small_toe",
+    24: "right_heel",
+}  # 1 Neck and 8 MidHip have no COCO-WholeBody keypoint
+HAND_EXPECTED = ["hand_root"] + [f"{finger}{k}" for finger in ("thumb", "forefinger", "middle_finger",
+                                                                 "ring_finger", "pinky_finger") for k in (1, 2, 3, 4)]
+
+
+def test_openpose_body_25_maps_name_by_name_onto_coco_wholebody():
+    assert OPENPOSE_BODY_25[1] == "Neck" and OPENPOSE_BODY_25[8] == "MidHip" and len(OPENPOSE_BODY_25) == 25
+    mapped = {openpose: KEYPOINT_NAMES[c133] for openpose, c133 in OPENPOSE_TO_C133["pose_keypoints_2d"]}
+    assert mapped == {i: name for i, name in BODY_25_EXPECTED.items() if name is not None}
+    # the COCO-WholeBody feet: left big toe, left small toe, left heel, right big toe, right small toe, right heel
+    assert KEYPOINT_NAMES[17:23] == ("left_big_toe", "left_small_toe", "left_heel", "right_big_toe",
+                                     "right_small_toe", "right_heel")
+    assert [OPENPOSE_BODY_25[i] for i, c in OPENPOSE_TO_C133["pose_keypoints_2d"] if 17 <= c < 23] == [
+        "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel"]
+
+
+def test_openpose_face_and_hands_map_keypoint_by_keypoint():
+    face = dict(OPENPOSE_TO_C133["face_keypoints_2d"])
+    assert sorted(face) == list(range(68))  # the pupils 68 and 69 are dropped
+    assert all(KEYPOINT_NAMES[face[i]] == f"face-{i}" for i in range(68))
+    for field, side in (("hand_left_keypoints_2d", "left"), ("hand_right_keypoints_2d", "right")):
+        hand = dict(OPENPOSE_TO_C133[field])
+        assert [KEYPOINT_NAMES[hand[i]] for i in range(21)] == [f"{side}_{name}" for name in HAND_EXPECTED]
+    assert OPENPOSE_FIELDS == {"pose_keypoints_2d": 25, "face_keypoints_2d": 70, "hand_left_keypoints_2d": 21,
+                               "hand_right_keypoints_2d": 21}
+
+
+def test_openpose_mapping_covers_every_keypoint_once():
+    targets = [c133 for pairs in OPENPOSE_TO_C133.values() for _, c133 in pairs]
+    assert sorted(targets) == list(range(NUM_KEYPOINTS))

@@ -87,3 +87,18 @@ def test_poses_in_another_layout_are_refused():
     with pytest.raises(ValueError, match=r"expected poses \(\.\.\., 134, 2\) in the j134 layout, got shape "
                                          r"\(3, 133, 2\)"):
         viz.render_clip(np.zeros((3, 133, 2)), np.zeros((3, NUM_JOINTS, 3)))
+
+
+def test_a_sheet_has_one_row_per_person_and_draws_each_pose(tmp_path):
+    pose_2d, pose_3d = clip(2)
+    path = viz.render_sheet(pose_2d, pose_3d, tmp_path / "sheet.png", np.zeros((2, NUM_JOINTS), dtype=bool),
+                            titles=["person 0", "person 1"], heading="photo.jpg", row_size=(320, 150))
+    with Image.open(path) as sheet:
+        picture = np.asarray(sheet.convert("RGB"))
+    assert picture.shape == (2 * 150 + 24, 320, 3)
+    for row in range(2):  # both rows have coloured (non-grey) skeleton pixels in both halves
+        band = picture[24 + 150 * row: 24 + 150 * (row + 1)].astype(int)
+        coloured = np.abs(band - band.mean(axis=-1, keepdims=True)).max(axis=-1) > 40
+        assert coloured[:, :160].any() and coloured[:, 160:].any()
+    with pytest.raises(ValueError, match="expected P >= 1 people"):
+        viz.render_sheet(pose_2d[:0], pose_3d[:0], tmp_path / "none.png")

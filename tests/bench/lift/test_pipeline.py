@@ -20,7 +20,7 @@ from bench.runs.checkpoints import load_weights
 from bench.runs.evaluation import predict_frames
 from bench.runs.lifters import build_from_config
 from bench.runs.training import Run
-from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, PELVIS
+from bench.skeleton import C133_GROUPS, KEYPOINT_NAMES, NUM_JOINTS, NUM_KEYPOINTS, OPENPOSE_TO_C133, PELVIS
 
 ACTION, CAMERA = "Directions 1", "54138969"
 TOLERANCE_M = 1e-4
@@ -257,3 +257,86 @@ def test_bad_models_and_options_give_clear_errors(clip, mixste_run, tiny_args, t
         err = capsys.readouterr().err
         assert all(m in err for m in messages), (extra, err)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_lifts_every_person_of_every_image_of_a_photo_file_with_a_sheet_per_image(clip, mixste_run, tmp_path,
+                                                                                     capsys):
+    pixels = clip[0]
+    sizes = {785: (640, 425), 872: (500, 333), 885: (480, 640)}
+    people = {785: 2, 872: 1, 885: 2}
+    fields = {"keypoints": ["body"], "foot_kpts": ["left_foot", "right_foot"], "face_kpts": ["face"],
+              "lefthand_kpts": ["left_hand"], "righthand_kpts": ["right_hand"]}
+    annotations = []
+    for image_id, count in people.items():
+        for k in range(count):
+            points = pixels[len(annotations)] * 0.3 + 40 * k
+            v = np.full((NUM_KEYPOINTS, 1), 2.0)
+            v[list(C133_GROUPS["left_hand"])] = 0.0  # not labelled
+            flat = np.concatenate([points, v], axis=-1)
+            flat[5] = [1e30, 3.0, 2.0]  # a point far outside: missing, not data
+            annotations.append({"id": len(annotations), "image_id": image_id, "category_id": 1, "iscrowd": 0,
+                                **{f: flat[[i for g in gs for i in C133_GROUPS[g]]].reshape(-1).tolist()
+                                   for f, gs in fields.items()}})
+    images = [{"id": i, "file_name": f"{i:012d}.jpg", "width": w, "height": h} for i, (w, h) in sizes.items()]
+    (tmp_path / "photos.json").write_text(json.dumps({"images": images, "annotations": annotations}))
+    assert main(["lift", str(tmp_path / "photos.json"), "--run", str(mixste_run), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "photos.json: COCO-WholeBody annotations, 3 images, 5 person clips: lifted image by image" in out
+    assert "image 000000000872 person 0: 1 frame lifted" in out and "22 keypoints filled (1 far outside" in out
+    assert "3 image sheets" in out
+    for image_id, count in people.items():
+        folder = tmp_path / "out" / f"{image_id:012d}"
+        assert {p.name for p in folder.iterdir()} == {"sheet.png"} | {f"person-{k}" for k in range(count)}
+        with Image.open(folder / "sheet.png") as sheet:
+            assert sheet.size == (640, 300 * count + 24)
+        for k in range(count):
+            saved = np.load(folder / f"person-{k}" / "poses_3d.npz")
+            assert saved["poses_3d"].shape == (1, NUM_KEYPOINTS, 3) and np.isfinite(saved["poses_3d"]).all()
+            assert saved["image_size"].tolist() == list(sizes[image_id]) and saved["frame_ids"].tolist() == [image_id]
+            assert saved["filled"][0, list(C133_GROUPS["left_hand"])].all() and saved["filled"][0, 5]
+            description = json.loads((folder / f"person-{k}" / "keypoints.json").read_text())
+            assert description["mode"] == "images" and description["outside_image_keypoints"] == 1
+
+
+@pytest.mark.parametrize("flag", ["--hypotheses", "--steps"])
+def test_zero_hypotheses_or_steps_is_an_error(clip, tmp_path, capsys, flag):
+    np.save(tmp_path / "clip.npy", clip[0][:3])
+    with pytest.raises(SystemExit) as exit_code:
+        main(["lift", str(tmp_path / "clip.npy"), "--image-size", "1000", "1002", flag, "0"])
+    assert exit_code.value.code == 2
+    assert f"argument {flag}: expected a positive integer, got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"{flag} must be a positive integer, got 0"):
+        lift_file(tmp_path / "clip.npy", tmp_path / "out", image_size=(1000, 1002), **{flag[2:]: 0})
+
+
+def test_cli_lifts_an_openpose_video_folder_as_a_clip_per_person_linked_through_the_frames(clip, mixste_run, tmp_path,
+                                                                                        capsys):
+    pixels = clip[0][:6]
+    folder = tmp_path / "json"
+    folder.mkdir()
+    body = [i for i, _ in OPENPOSE_TO_C133["pose_keypoints_2d"]], [c for _, c in OPENPOSE_TO_C133["pose_keypoints_2d"]]
+    for t, frame in enumerate(pixels):
+        people = []
+        for shift in (0.0, 400.0):
+            points = frame + shift
+            pose25 = np.zeros((25, 3))
+            pose25[body[0], :2], pose25[body[0], 2] = points[body[1]], 0.9
+            face = np.concatenate([points[23:91], np.ones((68, 1))], axis=1).tolist() + [[0, 0, 0]] * 2
+            people.append({"person_id": [-1], "pose_keypoints_2d": pose25.reshape(-1).tolist(),
+                           "face_keypoints_2d": np.ravel(face).tolist(), "hand_left_keypoints_2d": [],
+                           "hand_right_keypoints_2d": np.concatenate([points[112:], np.ones((21, 1))], 1).ravel()
+                           .tolist()})
+        (folder / f"walk_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3,
+                                                                         "people": people[::(-1) ** t]}))
+    argv = ["lift", str(folder), "--run", str(mixste_run), "--image-size", "1000", "1002", "--out",
+            str(tmp_path / "out"), "--render", "none"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "json: a folder of 6 files: OpenPose keypoints (--write_json), 6 frames, 2 person clips: lifted as a " \
+           "video" in out and "person 0: 6 frames lifted" in out and "person 1: 6 frames lifted" in out
+    for person, shift in (("0", 0.0), ("1", 400.0)):
+        saved = np.load(tmp_path / "out" / f"person-{person}" / "poses_3d.npz")
+        np.testing.assert_array_equal(saved["frame_ids"], np.arange(6))
+        seen = ~saved["filled"]
+        np.testing.assert_allclose(saved["keypoints_2d"][seen], (pixels + shift)[seen], atol=1e-3)
+        assert saved["filled"][:, list(C133_GROUPS["left_hand"])].all() and not saved["filled"][:, :91].any()

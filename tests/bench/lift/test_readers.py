@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from bench.errors import DataError
-from bench.lift.filling import fill_missing, fill_track, missing_mask
-from bench.lift.readers import read_keypoints
+from bench.lift.filling import fill_missing, fill_track, missing_mask, outside_count
+from bench.lift.readers import read_keypoints, read_people
 from bench.skeleton import C133_GROUPS, NUM_KEYPOINTS, PART_ATTACH
 
 FIELDS = {"keypoints": ("body",), "foot_kpts": ("left_foot", "right_foot"), "face_kpts": ("face",),
@@ -72,17 +72,20 @@ def test_coco_wholebody_file_gives_one_track_per_person_in_image_id_order(coco_f
     assert np.all(second.scores[1, LEFT_HAND] == 0.0) and np.all(second.scores[0, LEFT_HAND] == 1.0)
 
 
-def test_coco_people_without_track_ids_are_tracked_by_instance_order(tmp_path):
-    a, b = pose(0, 2), pose(1, 2)
+def test_coco_people_without_track_ids_are_linked_by_position_not_by_list_order(tmp_path):
+    a, b = pose(0), pose(1)
     v = np.full(NUM_KEYPOINTS, 2.0)
-    images = [{"id": i, "width": 100, "height": 50} for i in (0, 1)]
-    annotations = [coco_annotation(a[i], v, image_id=i) for i in (0, 1)]
-    annotations += [coco_annotation(b[i], v, image_id=i) for i in (0, 1)]
+    images = [{"id": i, "width": 1000, "height": 1000} for i in (0, 1, 2)]
+    annotations = [coco_annotation(a[0] + i, v, image_id=i) for i in (0, 1, 2)]
+    annotations.insert(1, coco_annotation(b[0] - 1, v, image_id=1))  # b comes first in image 1
+    annotations += [coco_annotation(b[0] - i, v, image_id=i) for i in (0, 2)]
     path = tmp_path / "ann.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations}))
-    tracks = read_keypoints(path)
-    assert [t.person for t in tracks] == ["0", "1"]
-    np.testing.assert_allclose(tracks[1].keypoints, b)
+    people = read_people(path)
+    assert people.mode == "video" and "frame ids 1 apart" in people.summary
+    first, second = people.tracks
+    np.testing.assert_allclose(first.keypoints, a[0] + np.arange(3)[:, None, None])
+    np.testing.assert_allclose(second.keypoints, b[0] - np.arange(3)[:, None, None])
 
 
 def test_coco_without_image_size_needs_the_image_size_argument(tmp_path):
@@ -90,8 +93,9 @@ def test_coco_without_image_size_needs_the_image_size_argument(tmp_path):
     path = tmp_path / "ann.json"
     path.write_text(json.dumps({"images": [{"id": 5, "file_name": "a.jpg"}],
                                 "annotations": [coco_annotation(pose(0)[0], v, image_id=5)]}))
-    with pytest.raises(DataError, match=r"ann\.json: images of person 0: expected the image size: 'width' and "
-                                        r"'height' in the file, or pass --image-size W H, found no size"):
+    with pytest.raises(DataError, match=r"ann\.json: image 5 \(a\.jpg\): expected the image size: in the file "
+                                        r"\(COCO 'width' and 'height', an npz 'image_size'\), from an image file "
+                                        r"beside it, or pass --image-size W H, found no size"):
         read_keypoints(path)
     assert read_keypoints(path, image_size=(1920, 1080))[0].image_size == (1920, 1080)
 
@@ -210,7 +214,7 @@ BAD_FILES = [
                                                          "finite coordinates and a score >= 0.3, found none"),
     ("empty_list.json", [], "empty_list.json: top level: expected a non-empty list of frames"),
     ("nobody.json", [[], []], "nobody.json: instances: expected at least one person, found none in 2 frames"),
-    ("pose.txt", "1 2 3", "pose.txt: file name: expected one of the suffixes .json, .npy, .npz, found '.txt'"),
+    ("pose.txt", "1 2 3", "pose.txt: file name: expected one of the suffixes .json, .jsonl, .npy, .npz, found '.txt'"),
 ]
 
 
@@ -231,3 +235,76 @@ def test_the_same_person_twice_in_one_frame_is_an_error(tmp_path):
     with pytest.raises(DataError, match="annotations\\[1\\]: expected one instance per person and frame, found "
                                         "person 2 twice in that frame"):
         read_keypoints(_write(tmp_path / "twice.json", content))
+
+
+def test_the_mode_comes_from_the_layout_and_can_be_forced(tmp_path):
+    a = pose(0, 3)
+    np.save(tmp_path / "clip.npy", a)
+    clip = read_people(tmp_path / "clip.npy", image_size=(1000, 1000))
+    assert clip.mode == "video" and "a video's layout" in clip.summary and [t.frames for t in clip.tracks] == [3]
+    still = read_people(tmp_path / "clip.npy", image_size=(1000, 1000), mode="images")
+    assert still.mode == "images" and "(--images)" in still.summary
+    assert [(t.frames, t.image, t.frame_ids.tolist()) for t in still.tracks] == [
+        (1, f"frame-{i}", [i]) for i in range(3)]
+    (tmp_path / "one.json").write_text(json.dumps([{"keypoints": p.tolist()} for p in a]))  # one image, 3 people
+    image = read_people(tmp_path / "one.json", image_size=(1000, 1000))
+    assert image.mode == "images" and "one image" in image.summary and [t.person for t in image.tracks] == [
+        "0", "1", "2"]
+
+
+def test_track_ids_on_some_instances_only_is_an_error(tmp_path):
+    a = pose(0, 2)
+    frames = [[{"keypoints": a[0].tolist(), "track_id": 1}], [{"keypoints": a[1].tolist()}]]
+    (tmp_path / "mixed.json").write_text(json.dumps(frames))
+    with pytest.raises(DataError, match="mixed.json: frame 1/instance 0: expected a track id on every instance or "
+                                        "on none"):
+        read_keypoints(tmp_path / "mixed.json", image_size=(1000, 1000))
+
+
+def test_detections_without_a_usable_keypoint_are_left_out_of_linking_and_counted(tmp_path):
+    a = pose(0, 3)
+    frames = [[{"keypoints": a[t].tolist(), "keypoint_scores": [0.9] * NUM_KEYPOINTS},
+               {"keypoints": a[t].tolist(), "keypoint_scores": [0.1] * NUM_KEYPOINTS}] for t in range(3)]
+    (tmp_path / "faint.json").write_text(json.dumps(frames))
+    people = read_people(tmp_path / "faint.json", image_size=(1000, 1000))
+    assert [t.frames for t in people.tracks] == [3] and people.skipped == 3
+    assert "3 detections without a usable keypoint left out" in people.summary
+
+
+def test_a_point_far_outside_the_image_is_missing_filled_and_counted(tmp_path):
+    a = pose(0, 3)
+    a[1, 9] = [1e30, 5.0]       # an overflow
+    a[2, 4] = [-2500.0, 10.0]   # more than one image width to the left
+    a[0, 3] = [-900.0, 10.0]    # outside, but within one image size: data
+    np.save(tmp_path / "kp.npy", a)
+    (track,) = read_keypoints(tmp_path / "kp.npy", image_size=(1000, 1000))
+    filled, flags = fill_track(track)
+    assert flags.sum() == 2 and flags[1, 9] and flags[2, 4] and outside_count(track) == 2
+    np.testing.assert_allclose(filled[1, 9], (a[0, 9] + a[2, 9]) / 2)  # interpolated, not 1e30
+    assert filled[0, 3, 0] == -900.0
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("scores.json", [[{"keypoints": [[1.0, 2.0]] * NUM_KEYPOINTS, "keypoint_scores": ["0.9"] * NUM_KEYPOINTS}]],
+     "scores.json: frame 0/instance 0/keypoint_scores: expected numbers, found a string '0.9' at index 0"),
+    ("dicts.json", [[{"keypoints": [{"x": 1.0, "y": 2.0}] * NUM_KEYPOINTS}]],
+     "dicts.json: frame 0/instance 0/keypoints: expected numbers, found a dict with keys ['x', 'y'] at index 0"),
+    ("frame_id.json", [{"frame_id": "7", "instances": []}],
+     "frame_id.json: frame 0/frame_id: expected an integer frame id, found a string '7'"),
+])
+def test_strings_and_dicts_in_prediction_lists_name_the_file_frame_person_and_field(tmp_path, name, content, message):
+    (tmp_path / name).write_text(json.dumps(content))
+    with pytest.raises(DataError) as error:
+        read_keypoints(tmp_path / name, image_size=(100, 100))
+    assert message in str(error.value)
+
+
+def test_string_arrays_and_sizes_in_an_npz_name_the_file_and_key(tmp_path):
+    a = pose(0, 2)
+    np.savez(tmp_path / "size.npz", keypoints=a, image_size=np.array(["640", "480"]))
+    with pytest.raises(DataError, match="size.npz: image_size: expected an image size \\(width, height\\) of two "
+                                        "positive numbers, found a string '640'"):
+        read_keypoints(tmp_path / "size.npz")
+    np.savez(tmp_path / "text.npz", keypoints=a.astype(str))
+    with pytest.raises(DataError, match="text.npz: keypoints: expected numbers, found a string '.*' at index 0, 0, 0"):
+        read_keypoints(tmp_path / "text.npz", image_size=(1000, 1000))
