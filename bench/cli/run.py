@@ -116,10 +116,12 @@ def summary_table(metrics: dict) -> str:
 
 
 def _run(args) -> int:
+    from bench.io import check_writable
     from bench.runs import config as cfg
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
+    check_writable(args.out, folder=True)
     run = Run(config, out=args.out, progress=True)
     if args.resume and not (run.folder / "last.pt").exists():
         raise ValueError(f"--resume: {run.folder} has no checkpoint to resume from")
