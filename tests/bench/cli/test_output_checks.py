@@ -90,3 +90,16 @@ def test_a_write_that_fails_late_is_an_error_without_a_traceback(tmp_path, capsy
     monkeypatch.setattr(bench.io, "save_text", full)   # the disk filled up after the check
     _fails(["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "table.md")], capsys,
            f"error: [Errno 28] No space left on device: '{tmp_path / 'table.md'}'")
+
+
+def test_a_finished_run_in_a_read_only_folder_is_still_shown(tiny_data, tmp_path, lock_folder, capsys):
+    argv = ["run", "--model", "videopose", "--epochs", "1", "--data", str(tiny_data), "--set",
+            "model_args.channels=16", "train.stride=8", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    for folder in sorted((tmp_path / "runs").rglob("*"), reverse=True):
+        if folder.is_dir():
+            lock_folder(folder)
+    lock_folder(tmp_path / "runs")
+    capsys.readouterr()
+    assert main(argv) == 0   # nothing to write: the record is printed
+    assert "record:" in capsys.readouterr().out
