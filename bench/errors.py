@@ -18,3 +18,8 @@ class ConfigError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+class OutputError(ValueError):
+    """An output that cannot be written as asked: a path that is not a writable file or folder, checked before the
+    work that produces it, or a result holding a non-finite number (NaN or infinity), which is never recorded."""

@@ -35,3 +35,47 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+
+def _can_write(folder) -> bool:
+    try:
+        (folder / ".probe").write_text("x")
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def lock_folder():
+    """A function that makes an existing folder read-only: mode 0555, or for root (whom modes do not stop) the
+    immutable attribute where ``chattr`` can set it; it skips the test where neither works. Unlocked afterwards."""
+    import shutil
+    import subprocess
+
+    locked = []
+
+    def lock(folder):
+        folder.chmod(0o555)
+        immutable = False
+        if _can_write(folder) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        locked.append((folder, immutable))
+        if _can_write(folder):
+            pytest.skip("no way to make a read-only folder here")
+        return folder
+
+    yield lock
+    for folder, immutable in reversed(locked):
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path, lock_folder):
+    """An empty folder that cannot be written (see ``lock_folder``)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    return lock_folder(folder)

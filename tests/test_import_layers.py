@@ -27,7 +27,7 @@ RULES: dict[str, set[str]] = {
     "bench.data": {"bench.io", "bench.errors", "bench.skeleton", "baselines"},
     "bench.metrics": {"bench.skeleton"},
     "bench.viz": {"bench.io", "bench.skeleton"},
-    "bench.io": set(),
+    "bench.io": {"bench.errors"},
     "bench.errors": set(),
     "bench.skeleton": set(),
     "parts": {"baselines", "bench.skeleton"},

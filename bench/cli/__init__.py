@@ -40,3 +40,6 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except OSError as error:   # a file that failed while it was read or written (outputs are checked before work)
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -41,7 +41,9 @@ def add_data_commands(commands) -> None:
 
 def _data_synth(args) -> int:
     from bench.data.synthetic import write_synthetic
+    from bench.io import check_writable
 
+    check_writable(args.out, folder=True)
     start = time.perf_counter()
     paths = write_synthetic(args.out, size=args.size, seed=args.seed, noise_px=args.noise_px, progress=True)
     for path in paths:
@@ -53,7 +55,13 @@ def _data_synth(args) -> int:
 def _data_stats(args) -> int:
     from bench.data import ensure_synthetic, stats
     from bench.data.h3wb import SPLITS, load_h3wb
+    from bench.errors import ConfigError
+    from bench.io import check_writable
 
+    if args.max_gap is not None and args.max_gap < 1:
+        raise ConfigError(f"--max-gap: expected an integer >= 1, found {args.max_gap}")
+    if args.plot is not None:
+        check_writable(args.plot)
     subjects = args.subjects or (SPLITS["train"] + SPLITS["test"] if args.split == "all" else SPLITS[args.split])
     source = args.data if args.data is not None else ensure_synthetic(progress=True)
     source = source[0] if isinstance(source, list) and len(source) == 1 else source

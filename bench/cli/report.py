@@ -30,10 +30,13 @@ def add_report_command(commands) -> None:
 def _report(args) -> int:
     import sys
 
-    from bench.io import save_text
+    from bench.io import check_writable, save_text
     from bench.reports.gather import build_report
     from bench.reports.render import plot_parts, render
 
+    for path in (args.out, args.plot):
+        if path is not None:
+            check_writable(path)
     report = build_report(args.results, number=args.table, protocol=args.protocol)
     text = render(report, args.form)
     if args.out is None:

@@ -116,11 +116,14 @@ def summary_table(metrics: dict) -> str:
 
 
 def _run(args) -> int:
+    from bench.io import check_writable
     from bench.runs import config as cfg
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
     run = Run(config, out=args.out, progress=True)
+    if not run.record_path.exists():   # a finished run is only shown; any other writes into --out
+        check_writable(args.out, folder=True)
     if args.resume and not (run.folder / "last.pt").exists():
         raise ValueError(f"--resume: {run.folder} has no checkpoint to resume from")
     record = run()

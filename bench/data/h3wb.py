@@ -31,7 +31,7 @@ import numpy as np
 from bench import skeleton
 from bench.data import cameras
 from bench.data.sequences import Sequence, pose_2d_from_pixels, pose_3d_from_mm, split_at_gaps
-from bench.errors import DataError
+from bench.errors import ConfigError, DataError
 
 TRAIN_FILE = "h3wb_train.npz"
 TRAIN_FILE_ALIASES = ("train_h3wb.npz", "h3wb_train_bbox.npz")
@@ -94,9 +94,19 @@ def read_tree(path: Path) -> tuple[dict, dict]:
         if data_key is None:
             raise DataError(path, "top level", "key 'train_data' (train file) or 'data' (test file)",
                             f"keys {sorted(keys)}")
-        data = _unwrap(archive[data_key], path, data_key)
-        metadata = _unwrap(archive["metadata"], path, "metadata") if "metadata" in keys else {}
+        data = _unwrap(_member(archive, path, data_key), path, data_key)
+        metadata = _unwrap(_member(archive, path, "metadata"), path, "metadata") if "metadata" in keys else {}
     return data, metadata
+
+
+def _member(archive, path: Path, key: str) -> np.ndarray:
+    """One member of an open npz archive, read and unpickled; damage (a bad CRC, a truncated or foreign pickle, a
+    garbage ``.npy`` header) is a DataError naming the file and the member."""
+    try:
+        return archive[key]
+    except Exception as error:  # unpickling damaged bytes can raise nearly any exception type
+        raise DataError(path, f"member {key}.npy", "a readable numpy array",
+                        f"damaged content ({type(error).__name__}: {error})") from error
 
 
 def _unwrap(value: np.ndarray, path: Path, key: str) -> dict:
@@ -123,6 +133,9 @@ def load_h3wb(source: str | Path | Iterable[str | Path], subjects: Iterable[str]
     Returns:
         Sequences ordered by subject (as given), action, camera and segment.
     """
+    if max_gap is not None and (not isinstance(max_gap, (int, np.integer)) or isinstance(max_gap, bool)
+                                or max_gap < 1):
+        raise ConfigError(f"max_gap: expected null or an integer >= 1, found {max_gap!r}")
     files = dataset_files(source)
     json_paths = [path for path in files if path.suffix.lower() == ".json"]
     trees = [(path, *read_tree(path)) for path in files if path not in json_paths]
@@ -187,6 +200,9 @@ def _subject_sequences(path, subject, actions: dict, calibration, max_gap) -> li
         if not views and "frame_id" not in entry:
             continue  # not an action: some other dict stored beside them
         where = f"{subject}/{action}"
+        if not views:
+            raise DataError(path, where, "camera views beside 'frame_id' (camera ids holding 'camera_3d' and "
+                            "'pose_2d')", f"none: keys {sorted(entry, key=str)}")
         frame_ids = _array(path, f"{where}/frame_id", _get(entry, path, where, "frame_id"), 1, None, np.int64)
         order = np.argsort(frame_ids, kind="stable")
         for camera in views:
@@ -209,11 +225,16 @@ def _read_view(path, where, view, frames, order, camera, calibration) -> dict:
     sample_ids = _sample_ids(path, f"{where}/sample_id", view.get("sample_id"), frames)
     return {
         "sample_ids": None if sample_ids is None else sample_ids[order],
-        "pose_2d": pose_2d_from_pixels(pose_2d[order], resolution),
-        "pose_3d": pose_3d_from_mm(pose_3d[order]),
+        "pose_2d": pose_2d_from_pixels(pose_2d[order], resolution, _locate(path, f"{where}/pose_2d", order)),
+        "pose_3d": pose_3d_from_mm(pose_3d[order], _locate(path, f"{where}/camera_3d", order)),
         "resolution": resolution,
         "calibration": calib,
     }
+
+
+def _locate(path, where, order):
+    """``locate`` for the conversions: a value of the sorted array named by its index in the file."""
+    return lambda frame, keypoint, axis: (path, f"{where}[{int(order[frame])}, {keypoint}, {axis}]")
 
 
 def _sample_ids(path, where, value, frames) -> np.ndarray | None:
@@ -247,15 +268,25 @@ def _get(mapping, path, where, key):
 
 
 def _array(path, where, value, kind, frames, dtype) -> np.ndarray:
-    """Check an array's shape and values. ``kind`` 1: (T,) ids; 2 or 3: (T, 133, kind) coordinates."""
+    """Check an array's shape and values. ``kind`` 1: (T,) integer ids; 2 or 3: (T, 133, kind) coordinates.
+
+    Nothing is coerced silently: complex values, and ids that the conversion to ``dtype`` would change (fractions,
+    values out of its range), are errors.
+    """
     array = np.asarray(value)
     expected = (frames if frames is not None else "T",) if kind == 1 else (frames, skeleton.NUM_KEYPOINTS, kind)
     shape_ok = array.ndim == len(expected) and all(e in ("T", a) for e, a in zip(expected, array.shape))
     if not shape_ok:
         raise DataError(path, where, f"shape {expected}".replace("'", ""), f"shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise DataError(path, where, "numbers", f"dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise DataError(path, where, "real numbers", f"dtype {array.dtype}")
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         raise DataError(path, where, "finite values", f"{array[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
-    return array.astype(dtype)
+    with np.errstate(invalid="ignore"):
+        converted = array.astype(dtype)
+    if kind == 1 and not np.array_equal(converted, array):
+        bad = np.argwhere(converted != array)[0]
+        raise DataError(path, where, f"integers (as {np.dtype(dtype).name})",
+                        f"{array[tuple(bad)].item()!r} at index {tuple(int(i) for i in bad)}")
+    return converted

@@ -217,7 +217,17 @@ def _sequences(samples: _Samples, places: list[tuple], max_gap: int | None) -> d
         resolution = cameras.RESOLUTIONS[camera]
         sequence = Sequence(subject, action, camera, np.array([f for f, _ in frames], dtype=np.int64),
                             np.asarray(samples.ids, dtype=np.int64)[index],
-                            pose_2d_from_pixels(samples.pose_2d[index], resolution),
-                            pose_3d_from_mm(samples.pose_3d[index]), resolution)
+                            pose_2d_from_pixels(samples.pose_2d[index], resolution,
+                                                _locate(samples, index, "keypoints_2d", AXES_2D)),
+                            pose_3d_from_mm(samples.pose_3d[index], _locate(samples, index, "keypoints_3d", AXES_3D)),
+                            resolution)
         out[subject].extend(split_at_gaps(sequence, max_gap))
     return dict(out)
+
+
+def _locate(samples: _Samples, index: np.ndarray, field: str, axes: tuple[str, ...]):
+    """``locate`` for the conversions: a value of a sequence named by its file, sample, field, joint and axis."""
+    def locate(frame: int, keypoint: int, axis: int) -> tuple[Path, str]:
+        path, local = samples.where[index[frame]]
+        return path, f"sample {local}/{field}/{keypoint}/{axes[axis]}"
+    return locate

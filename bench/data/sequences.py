@@ -7,6 +7,7 @@ import numpy as np
 
 from bench import skeleton
 from bench.data import cameras
+from bench.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,54 @@ class Sequence:
         return len(self.frame_ids)
 
 
-def pose_2d_from_pixels(pixels: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
-    """(T, 133, 2) pixels -> (T, 134, 2) float32 normalized screen coordinates with the pelvis at 0."""
+IMAGE_MARGIN = 1.0
+"""2D keypoints may lie this many image sizes outside the image (``-w <= x <= 2w``, ``-h <= y <= 2h``), no more."""
+MAX_DISTANCE_M = 20.0
+"""3D keypoints lie within this many metres of the camera on every axis (``|x|, |y|, |z| <= 20 m``): a person
+in a Human3.6M-like room; anything beyond is a unit or storage error, or overflows float32."""
+
+
+def pose_2d_from_pixels(pixels: np.ndarray, resolution: tuple[int, int], locate=None) -> np.ndarray:
+    """(T, 133, 2) pixels -> (T, 134, 2) float32 normalized screen coordinates with the pelvis at 0.
+
+    Every converted value must lie within ``IMAGE_MARGIN`` image sizes of the image (NaN and inf never do); else a
+    DataError names the value with ``locate(frame, keypoint, axis) -> (file, where)`` (indices into ``pixels``).
+    """
     width, height = resolution
-    return skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
+    pose = skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
+    span = 1 + 2 * IMAGE_MARGIN   # the margin in normalized units: u' = 2u/w - 1, v' = 2v/w - h/w
+    low, high = -IMAGE_MARGIN, 1 + IMAGE_MARGIN
+    expected = (f"pixels within {IMAGE_MARGIN:g} image size of the {width}x{height} image "
+                f"({low * width:g} <= x <= {high * width:g}, {low * height:g} <= y <= {high * height:g})")
+    _check_range(pose[:, 1:], np.array([span, span * height / width]), pixels, "px", expected, locate)
+    return pose
 
 
-def pose_3d_from_mm(mm: np.ndarray) -> np.ndarray:
-    """(T, 133, 3) millimetres -> (T, 134, 3) float32 metres with the pelvis at 0."""
-    return skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
+def pose_3d_from_mm(mm: np.ndarray, locate=None) -> np.ndarray:
+    """(T, 133, 3) millimetres -> (T, 134, 3) float32 metres with the pelvis at 0.
+
+    Every converted value must lie within ``MAX_DISTANCE_M`` of the camera (NaN and inf never do); else a DataError
+    names the value with ``locate(frame, keypoint, axis) -> (file, where)`` (indices into ``mm``).
+    """
+    pose = skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
+    expected = f"coordinates within {MAX_DISTANCE_M:g} m of the camera (|x|, |y|, |z| <= {MAX_DISTANCE_M * 1000:g} mm)"
+    _check_range(pose[:, 1:], np.full(3, MAX_DISTANCE_M), mm, "mm", expected, locate)
+    return pose
+
+
+def _check_range(converted: np.ndarray, bound: np.ndarray, raw: np.ndarray, unit: str, expected: str,
+                 locate) -> None:
+    """Raise a DataError at the first value of ``converted`` (T, 133, C), as used (float32), beyond ``bound`` (C,)
+    in absolute value or not finite; it shows the value as the file has it (``raw``, in ``unit``)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(converted) <= bound)
+    if not bad.any():
+        return
+    frame, keypoint, axis = (int(i) for i in np.argwhere(bad)[0])
+    file, where = locate(frame, keypoint, axis) if locate is not None else ("data", f"[{frame}, {keypoint}, {axis}]")
+    value = converted[frame, keypoint, axis]
+    found = f"{raw[frame, keypoint, axis]:g} {unit}" + ("" if np.isfinite(value) else f" ({value} as float32)")
+    raise DataError(file, where, expected, found)
 
 
 def split_at_gaps(sequence: Sequence, max_gap: int | None) -> list[Sequence]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.metrics import PROTOCOLS
@@ -33,6 +35,8 @@ _PAIR = re.compile(r"^H(\d+)-K(\d+)$")
 _SETTING_EXCLUDES = (*cfg.NOT_IN_RUN_ID, "seed", "model", "part_based", "parts", "frames", "data", "synthetic")
 """Config keys that runs compared with each other may differ in: what the comparison is about, what does not change
 results, and where the data came from (its fingerprint, which is kept, says what it is)."""
+NONFINITE = "non-finite"
+"""What a cell shows instead of a NaN or infinite number (a seed group holding one has no mean)."""
 MATCH_KEYS = ["model", "part_based", "frames", "parts", "hypotheses", "steps", "estimator"]
 GROUP_KEYS = MATCH_KEYS + ["protocol", "fingerprint", "setting"]
 
@@ -161,7 +165,8 @@ def _shared_args(record: dict) -> dict:
 
 
 def seed_groups(lines: pd.DataFrame, columns) -> pd.DataFrame:
-    """Mean, std (sample, ddof 1; NaN for one seed) and count of each metric over the seeds of each group.
+    """Mean, std (sample, ddof 1; NaN for one seed) and count of each metric over the seeds of each group; the mean
+    of a column where some seed is NaN or infinite is NaN (pandas would skip a NaN and average the others).
 
     Returns:
         One line per group: ``GROUP_KEYS``, ``n``, ``seeds`` (sorted tuple), ``runs`` (tuple of run ids),
@@ -170,6 +175,9 @@ def seed_groups(lines: pd.DataFrame, columns) -> pd.DataFrame:
     grouped = lines.groupby(GROUP_KEYS, sort=False, dropna=False)
     stats = grouped[list(columns)].agg(["mean", "std"])
     stats.columns = [c if s == "mean" else f"{c}_std" for c, s in stats.columns]
+    broken = grouped[list(columns)].agg(lambda s: not np.isfinite(s.to_numpy(float)).all())
+    for column in columns:
+        stats.loc[broken[column], [column, f"{column}_std"]] = float("nan")
     extra = grouped.agg(n=("seed", "size"), seeds=("seed", lambda s: tuple(sorted(s))),
                         runs=("run_id", lambda s: tuple(sorted(s))), model_args=("model_args", "first"))
     return stats.join(extra).reset_index()
@@ -218,7 +226,7 @@ def build_report(results: str | Path, number: int = 1, protocol: str = "h3wb",
     rows = _bold(_table_rows(table, groups, tag_data=len(sources) > 1), columns)
     shown = {run for t in expanded.values() for row in t.rows for runs in groups[_matches(groups, row)]["runs"]
              for run in runs}
-    notes = [*_row_notes(rows), *_data_notes(lines, sources),
+    notes = [*_row_notes(rows), *_nonfinite_notes(lines, columns), *_data_notes(lines, sources),
              *_left_out_notes(everything, protocol, sorted(set(lines["run_id"]) - set(shown)))]
     return Report(table, protocol, rows, _caption(table, protocol, sources), tuple(notes))
 
@@ -260,6 +268,20 @@ def _row_notes(rows: tuple[TableRow, ...]) -> list[str]:
         notes.append("[setting ...]: runs of one row that differ in more than the seed and their architecture "
                      "arguments (e.g. the training recipe), shown apart.")
     return notes
+
+
+def _nonfinite_notes(lines: pd.DataFrame, columns) -> list[str]:
+    """A note naming the records that hold a NaN or infinite metric, which the table shows as ``NONFINITE``."""
+    values = lines[list(columns)].to_numpy(float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return []
+    places = [f"{line.run_id} H{line.hypotheses}-K{line.steps} {line.estimator} "
+              + ", ".join(f"{c}={v}" for c, v, b in zip(columns, values[i], bad[i]) if b)
+              for i, line in enumerate(lines.itertuples()) if bad[i].any()]
+    listed = "; ".join(places[:5]) + (f"; and {len(places) - 5} more" if len(places) > 5 else "")
+    return [f"{NONFINITE}: {len(places)} record lines hold a NaN or infinite metric, shown as '{NONFINITE}' (never "
+            f"averaged with the other seeds, never bold): {listed}."]
 
 
 def _data_notes(lines: pd.DataFrame, sources: dict[str, list[str]]) -> list[str]:
@@ -333,7 +355,9 @@ def _bold(rows: tuple[TableRow, ...], columns) -> tuple[TableRow, ...]:
     """Mark the best (lowest, as displayed to 0.1 mm) of our rows in every column."""
     best = {}
     for column in columns:
-        values = [round(row.mean[column], 1) for row in rows if row.mean is not None]
+        values = [round(row.mean[column], 1) for row in rows if row.mean is not None
+                  and math.isfinite(row.mean[column])]
         best[column] = min(values) if values else None
     return tuple(dataclasses.replace(row, bold=frozenset(
-        c for c in columns if row.mean is not None and round(row.mean[c], 1) == best[c])) for row in rows)
+        c for c in columns if row.mean is not None and math.isfinite(row.mean[c])
+        and round(row.mean[c], 1) == best[c])) for row in rows)

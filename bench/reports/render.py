@@ -1,17 +1,19 @@
 """Render a :class:`bench.reports.Report` as LaTeX (booktabs), Markdown (tabulate) or CSV, or plot it.
 
 Ours and the paper's numbers sit side by side in two column groups; the paper's are in italics. A missing run is
-"—" (an empty cell in CSV), never a zero. Bold marks the best of our rows in each column.
+"—" (an empty cell in CSV), never a zero; a NaN or infinite number is "non-finite" (in CSV too), never a number
+or a blank. Bold marks the best of our rows in each column.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 from tabulate import tabulate
 
 from bench.io import atomic_path
-from bench.reports.gather import Report, TableRow
+from bench.reports.gather import NONFINITE, Report, TableRow
 
 MISSING = "—"
 MINUS = "−"  # U+2212: a typographic minus for the changes in mm
@@ -34,7 +36,13 @@ def _number(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def _change(value: float) -> str:
+    if not _finite(value):
+        return NONFINITE
     return f"+{value:.1f}" if value >= 0.05 else f"{MINUS}{abs(value):.1f}" if value <= -0.05 else "±0.0"
 
 
@@ -42,6 +50,8 @@ def _ours(row: TableRow, column: str, bold, escape) -> str:
     """Our cell: mean (bold if best), ``± std`` with several seeds, ``(change)`` for a compared row."""
     if row.mean is None:
         return escape(MISSING)
+    if not _finite(row.mean[column]):
+        return escape(NONFINITE)
     number = _number(row.mean[column])
     text = bold(number) if column in row.bold else number
     if row.std is not None and row.std[column] is not None:
@@ -136,13 +146,18 @@ def to_csv(report: Report) -> str:
                 "steps": spec.pair[1], "estimator": spec.estimator, "protocol": report.protocol,
                 "fingerprint": row.fingerprint, "n": row.n, "seeds": " ".join(map(str, row.seeds))}
         for column in report.table.columns:
-            line[column] = row.mean[column] if row.mean else None
+            line[column] = _csv_number(row.mean[column]) if row.mean else None
             line[f"{column}_std"] = row.std[column] if row.std else None
-            line[f"{column}_change"] = row.delta[column] if row.delta else None
+            line[f"{column}_change"] = _csv_number(row.delta[column]) if row.delta else None
             line[f"{column}_paper"] = spec.paper[column] if spec.paper else None
             line[f"{column}_paper_change"] = row.paper_delta[column] if row.paper_delta else None
         lines.append(line)
     return pd.DataFrame(lines).to_csv(index=False, float_format="%.6g")
+
+
+def _csv_number(value: float) -> float | str:
+    """A number as CSV holds it: NaN and infinity are spelled out, never an empty (missing) cell."""
+    return value if _finite(value) else NONFINITE
 
 
 RENDERERS = {"latex": to_latex, "markdown": to_markdown, "csv": to_csv}

@@ -15,6 +15,7 @@ import yaml
 
 from baselines.registry import train_defaults
 from bench.errors import ConfigError
+from bench.runs.config_rules import check_device, check_values
 from bench.runs.lifters import build, build_from_config, is_lifter, is_part_based, list_lifters
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "presets"
@@ -98,6 +99,9 @@ def load_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: no such config file")
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file ({getattr(error, 'strerror', None) or error})") \
+            from error
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from error
     if not isinstance(loaded, dict):
@@ -126,7 +130,7 @@ def preset(name: str, model: str) -> dict:
 
 
 def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str | None = None,
-            flags_where: str = "command line") -> dict:
+            flags_where: str = "command line", runs_here: bool = True) -> dict:
     """The full configuration of a run.
 
     Args:
@@ -134,6 +138,8 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
         config_file: a YAML file of overrides.
         preset_name: a preset in ``configs/presets`` (e.g. ``quick`` or ``paper``).
         flags_where: where the flags came from, named in errors about them (e.g. a sweep file's entry).
+        runs_here: the run will execute on this machine, so its device must exist here (False for a run submitted
+            elsewhere, e.g. to a SLURM GPU node; the device's form is checked either way).
     """
     from_file = load_yaml(config_file) if config_file else {}
     flags = _drop_none(flags)
@@ -148,8 +154,10 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
         config = merge(config, preset(preset_name, model), f"preset {preset_name}")
     config = merge(config, from_file, str(config_file))
     config = merge(config, flags, flags_where)
-    config["part_based"] = bool(config["part_based"]) or is_part_based(model)   # pafuse is part-based by itself
     check(config)
+    if runs_here:
+        check_device(config["device"])
+    config["part_based"] = config["part_based"] or is_part_based(model)   # pafuse is part-based by itself
     check_lifter(config)
     return config
 
@@ -169,21 +177,9 @@ def check_lifter(config: dict) -> None:
 
 
 def check(config: dict) -> None:
-    """Reject combinations that cannot run, before any work starts."""
-    pairs = config["eval"]["hypotheses_steps"]
-    if not pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 and min(p) >= 1 for p in pairs):
-        raise ConfigError(f"eval.hypotheses_steps must be a list of [hypotheses, steps] pairs >= 1, got {pairs}")
-    if config["selection"] not in ("val", "last"):
-        raise ConfigError(f"selection must be 'val' or 'last', got {config['selection']!r}")
-    if config["train"]["epochs"] < 1 or config["train"]["batch_size"] < 1:
-        raise ConfigError("train.epochs and train.batch_size must be >= 1")
-    data = config["data"]
-    if data is not None and not isinstance(data, str) and not (
-            isinstance(data, list) and data and all(isinstance(item, str) for item in data)):
-        raise ConfigError(f"data must be a path or a list of paths, got {data!r}")
-    stride = config["train"]["stride"]
-    if stride is not None and (not isinstance(stride, int) or isinstance(stride, bool) or stride < 1):
-        raise ConfigError(f"train.stride must be an integer >= 1 or null, got {stride!r}")
+    """Reject values that cannot run, before any work starts: the type and range of every key
+    (:data:`bench.runs.config_rules.RULES`), each error naming its dotted key."""
+    check_values(config)
 
 
 def data_setting(paths) -> str | list[str] | None:

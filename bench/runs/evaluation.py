@@ -19,7 +19,7 @@ from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.h3wb_json_write import export_h3wb_predictions
 from bench.data.windows import TestWindows, WindowSpec
 from bench.errors import DataError
-from bench.io import save_text
+from bench.io import check_writable, save_text
 from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
 from bench.runs.checkpoints import load_model
@@ -165,9 +165,14 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
     """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``.
 
     With ``export_h3wb``, also write the test predictions of the first (H, K) pair there, for the H3WB leaderboard
-    (:func:`export_test_predictions`); the result then names the file under ``"export_h3wb"``.
+    (:func:`export_test_predictions`); the result then names the file under ``"export_h3wb"``. Before any work,
+    ``run_dir/evaluations`` (and ``export_h3wb``) must be writable and the device must exist here.
     """
     run_dir = Path(run_dir)
+    check_writable(run_dir / "evaluations", folder=True)
+    if export_h3wb is not None:
+        check_writable(export_h3wb)
+    _check_device(run_dir, device)
     model = load_model(run_dir, checkpoint, device)
     config, lifter, path, epoch = model.config, model.lifter, model.checkpoint, model.epoch
     config = dict(config, eval=dict(config["eval"], **{k: v for k, v in (("hypotheses_steps", pairs),
@@ -191,5 +196,14 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
             flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device, seed=config["seed"],
             bf16=config["bf16"])), "pair": pair_name(hypotheses, steps), "estimator": "P-Agg"}
     name = f"{path.stem}-{eval_cfg['protocol']}-" + "_".join(pair_name(h, k) for h, k in eval_cfg["hypotheses_steps"])
-    out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2))
+    out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2, allow_nan=False))
     return result, out
+
+
+def _check_device(run_dir: Path, device: str | None) -> None:
+    """The device asked for, or else the run's configured one, must exist on this machine."""
+    config_path = run_dir / "config.yaml"
+    if device is not None:
+        cfg.check_device(device)
+    elif config_path.exists():
+        cfg.check_device(cfg.load_yaml(config_path).get("device", "cpu"), f"{config_path}: device")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from baselines.base import count_parameters
 from bench.data import ensure_synthetic
 from bench.data.h3wb import dataset_files
+from bench.errors import OutputError
 from bench.io import save_text
 
 
@@ -66,14 +68,19 @@ def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, 
                 "selected_on": "validation" if "validation" in splits else "last epoch",
                 "seconds": round(state["seconds"], 2), "history": state["history"]}
     record = build_record(config, run_id, lifter, source, splits, metrics, training)
-    save_text(folder / "record.json", json.dumps(record, indent=2))
+    save_text(folder / "record.json", json.dumps(record, indent=2, allow_nan=False))
     return record
 
 
 def build_record(config: dict, run_id: str, lifter, source, splits: dict, metrics: dict, training: dict) -> dict:
     """A result as ``record.json`` and ``bench eval``'s evaluations hold it, so that ``bench report`` reads both:
-    what ran (model, part options, sizes, data), its metrics per (H, K) pair, and ``training``."""
-    return {
+    what ran (model, part options, sizes, data), its metrics per (H, K) pair, and ``training``.
+
+    Raises:
+        OutputError: a metric (or any other number) that is NaN or infinite, named by (H, K) pair, estimator and
+            metric: such a result is never recorded.
+    """
+    record = {
         "run_id": run_id,
         "model": config["model"],
         "part_based": config["part_based"],
@@ -91,3 +98,34 @@ def build_record(config: dict, run_id: str, lifter, source, splits: dict, metric
         "training": training,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    check_finite(record)
+    return record
+
+
+def check_finite(record: dict) -> None:
+    """Refuse a record that holds a NaN or an infinity anywhere, naming where (for a metric: its (H, K) pair,
+    estimator and metric, and the action of a per-action one)."""
+    found = _first_nonfinite(record, ())
+    if found is None:
+        return
+    place, value = found
+    if place[0] == "metrics" and len(place) == 4:
+        what = f"metric {place[3]} of estimator {place[2]} at {place[1]}"
+    elif place[0] == "per_action" and len(place) == 5:
+        what = f"metric {place[4]} of estimator {place[3]} at {place[1]}, action {place[2]}"
+    else:
+        what = ".".join(map(str, place))
+    raise OutputError(f"run {record.get('run_id')}: {what} is {value}: a result holding NaN or infinity is not "
+                      "recorded (the model's predictions or the data hold non-finite numbers)")
+
+
+def _first_nonfinite(tree, place: tuple):
+    """(place, value) of the first float in ``tree`` (dicts and lists) that is NaN or infinite, else None."""
+    if isinstance(tree, float):
+        return None if math.isfinite(tree) else (place, tree)
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_nonfinite(value, (*place, key))
+        if found is not None:
+            return found
+    return None

@@ -173,7 +173,7 @@ def bookkeeping_folder(out: str | Path, name: str) -> Path:
 def _resolve(fragment: dict, entry: dict, label: str, preset: str | None, path: Path) -> SweepRun:
     where = f"{path}: {label}"
     try:
-        config = cfg.resolve(fragment, preset_name=preset, flags_where=where)
+        config = cfg.resolve(fragment, preset_name=preset, flags_where=where, runs_here=False)  # jobs run elsewhere
     except ConfigError as error:
         message = str(error)
         raise SweepError(message if message.startswith(where) else f"{where}: {message}") from error

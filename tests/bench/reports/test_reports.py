@@ -255,3 +255,28 @@ def test_plot_writes_a_png_of_vanilla_against_part_based(results, tmp_path, caps
     assert main(["report", "--results", str(results), "--protocol", "pafuse", "--table", "2",
                  "--plot", str(tmp_path / "none.png")]) == 2
     assert not (tmp_path / "none.png").exists()
+
+
+def test_non_finite_metric_is_marked_never_averaged_in_or_printed_silently(results, capsys):
+    """A record holding NaN (or an infinity) was written by something else than ``build_record``, which refuses
+    them: the report shows it as 'non-finite', names it in a note, and never averages the other seeds without it."""
+    path = results / "mixste-27f-seed1-h3wb-0123" / "record.json"
+    record = json.loads(path.read_text())
+    record["metrics"]["H1-K1"]["P-Best"]["WB"] = float("nan")
+    record["metrics"]["H1-K1"]["P-Best"]["Face"] = float("inf")
+    path.write_text(json.dumps(record))   # NaN and Infinity, as json.dumps writes them by default
+    assert main(["report", "--results", str(results), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    cells = _markdown_rows(text)["MixSTE (N = 27)"]
+    assert cells[:5] == ["3", "non-finite", "26.5 ± 1.0", "53.0 ± 2.0", "non-finite"]
+    assert "- non-finite: 1 record lines hold a NaN or infinite metric" in text
+    assert "mixste-27f-seed1-h3wb-0123 H1-K1 P-Best WB=nan, Face=inf" in text
+    # the part-based row is compared with it: its change is not a number either, and nothing non-finite is bold
+    assert _markdown_rows(text)["MixSTE + part-based (N = 27)"][1] == "47.5 ± 0.7 (non-finite)"
+    assert "**non-finite**" not in text and "nan" not in text.split("- non-finite")[0]
+    assert main(["report", "--results", str(results), "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    vanilla = table[(table["method"] == "MixSTE (N = 27)")].iloc[0]
+    assert vanilla["WB"] == "non-finite" and vanilla["Face"] == "non-finite" and float(vanilla["PB"]) == 26.5
+    latex = render(build_report(results, 1), "latex")
+    assert "non-finite" in latex and "nan" not in latex.split(r"\bottomrule")[0]

@@ -151,7 +151,7 @@ def test_cli_run_then_eval_with_another_protocol(tiny_data, tmp_path, capsys):
     (["run", "--model", "videopose", "--frames", "50"], "VideoPose supports frames in [27, 81, 243]"),
     (["run", "--model", "mixste", "--set", "model_args.nope=3"], "does not accept these options ['nope']"),
     (["run", "--model", "mixste", "--preset", "nope"], "unknown preset 'nope'; presets: paper, quick"),
-    (["run", "--model", "poseformer", "--set", "train.stride=0"], "train.stride must be an integer >= 1 or null"),
+    (["run", "--model", "poseformer", "--set", "train.stride=0"], "train.stride: expected null or an integer >= 1"),
     (["run", "--model", "d3dp", "--hypotheses", "2", "--steps", "1", "5"], "--hypotheses and --steps pair up"),
 ])
 def test_bad_run_options_fail_before_any_work(argv, message, tmp_path, capsys):
@@ -165,7 +165,7 @@ def test_unwritable_output_folder_is_a_clear_error(tiny_data, tmp_path, capsys):
     blocker.write_text("not a folder")
     argv = ["run", "--model", "mixste", "--data", str(tiny_data), "--out", str(blocker / "runs")]
     assert main(argv) == 2
-    assert "cannot write the run folder" in capsys.readouterr().err
+    assert f"{blocker / 'runs'}: cannot be created: {blocker} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_mismatched_checkpoint_is_refused_with_the_differing_keys(tiny_data, tiny_args, tmp_path, capsys):
