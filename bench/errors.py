@@ -18,3 +18,16 @@ class ConfigError(ValueError):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model it is loaded into."""
+
+
+class RunStateError(ValueError):
+    """A run folder whose files cannot be used as they are (an incomplete record, a missing selected checkpoint):
+    names the file, what is wrong and the way out (``bench run --restart``)."""
+
+
+class RunLockedError(ValueError):
+    """A run folder that another process is writing: names the lock file and the pid and host holding it."""
+
+
+class TrainingError(ValueError):
+    """Training that cannot go on, e.g. a non-finite loss: names the epoch and step."""

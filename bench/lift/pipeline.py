@@ -185,7 +185,8 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
               person: str | None = None, hypotheses: int | None = None, steps: int | None = None,
               aggregate_by: str = "mean", render_formats: tuple[str, ...] = ("png", "gif"),
               save_hypotheses: bool = False, flip_test: bool | None = None, threshold: float = 0.3,
-              fps: float = 10.0, device: str = "cpu", seed: int | None = None) -> list[dict]:
+              fps: float = 10.0, device: str = "cpu", seed: int | None = None,
+              trust_checkpoint: bool = False) -> list[dict]:
     """Read a keypoint file, lift every person (or ``person``) and write outputs and pictures.
 
     One person's files go straight into ``out``; with several, each gets ``out/person-<id>``. ``hypotheses`` and
@@ -193,7 +194,7 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
     folder, frames, files and the seconds spent predicting.
     """
     tracks = select_tracks(read_keypoints(source, image_size), person)
-    model = load_model(run, checkpoint, device)
+    model = load_model(run, checkpoint, device, trust_checkpoint=trust_checkpoint)
     default_h, default_k = model.config["eval"]["hypotheses_steps"][-1]
     hypotheses, steps = hypotheses or default_h, steps or default_k
     info = {"input": str(source), "model": model.config["model"], "part_based": model.config["part_based"],
