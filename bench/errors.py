@@ -23,3 +23,16 @@ class CheckpointError(ValueError):
 class OutputError(ValueError):
     """An output that cannot be written as asked: a path that is not a writable file or folder, checked before the
     work that produces it, or a result holding a non-finite number (NaN or infinity), which is never recorded."""
+
+
+class RunStateError(ValueError):
+    """A run folder whose files cannot be used as they are (an incomplete record, a missing selected checkpoint):
+    names the file, what is wrong and the way out (``bench run --restart``)."""
+
+
+class RunLockedError(ValueError):
+    """A run folder that another process is writing: names the lock file and the pid and host holding it."""
+
+
+class TrainingError(ValueError):
+    """Training that cannot go on, e.g. a non-finite loss: names the epoch and step."""

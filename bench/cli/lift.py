@@ -66,6 +66,9 @@ def add_lift_command(commands) -> None:
     lift.add_argument("--out", type=Path, help="output folder (default results/lift/<INPUT name>)")
     lift.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     lift.add_argument("--seed", type=int, help="sampling seed of a diffusion model (default: the run's)")
+    lift.add_argument("--trust-checkpoint", action="store_true",
+                      help="load a checkpoint that needs more than tensors, numbers and plain containers; such a "
+                           "file can run code when loaded: only if you trust where it came from")
     lift.set_defaults(func=_lift, mode=None)
 
 
@@ -78,7 +81,8 @@ def _lift(args) -> int:
                           person=args.person, hypotheses=args.hypotheses, steps=args.steps,
                           aggregate_by=args.aggregate, render_formats=formats, save_hypotheses=args.save_hypotheses,
                           flip_test=False if args.no_flip else None, threshold=args.threshold, fps=args.fps,
-                          device=args.device, seed=args.seed, mode=args.mode, max_missed=args.track_gap, log=print)
+                          device=args.device, seed=args.seed, mode=args.mode, max_missed=args.track_gap, log=print,
+                          trust_checkpoint=args.trust_checkpoint)
     for summary in summaries:
         frames, seconds = summary["frames"], summary["seconds"]
         who = f"person {summary['person']}" if summary["image"] is None else \

@@ -46,6 +46,13 @@ def add_run_command(commands) -> None:
     run.add_argument("--out", type=Path, default=Path("results/runs"), help="folder of run folders")
     run.add_argument("--resume", action="store_true",
                      help="require an interrupted run to resume (error if none); an identical command resumes anyway")
+    run.add_argument("--restart", action="store_true",
+                     help="recover a run whose files are damaged (a truncated last.pt, best.pt or record.json, "
+                          "another model's checkpoint): move them aside as NAME.damaged-<time> and go on from the "
+                          "intact ones, or start over from epoch 0; a complete record is left alone")
+    run.add_argument("--trust-checkpoint", action="store_true",
+                     help="resume from a last.pt that needs more than tensors, numbers and plain containers (e.g. "
+                          "written by an older version); such a file can run code when loaded: only if you trust it")
     parts = run.add_argument_group("part-based options (with --part-based, or for pafuse)")
     parts.add_argument("--widths", help="balanced (paper), uniform, match (same parameter count as vanilla)")
     parts.add_argument("--hands", choices=("joint", "shared"),
@@ -74,6 +81,9 @@ def add_eval_command(commands) -> None:
     evaluate.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses")
     evaluate.add_argument("--protocol", choices=tuple(PROTOCOLS), help="metric protocol (default: the run's)")
     evaluate.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
+    evaluate.add_argument("--trust-checkpoint", action="store_true",
+                          help="load a checkpoint that needs more than tensors, numbers and plain containers; such a "
+                               "file can run code when loaded: only if you trust where it came from")
     evaluate.add_argument("--export-h3wb", type=Path, metavar="FILE.json",
                           help="also write the test predictions for the H3WB leaderboard, in the layout of "
                                "2Dto3D_test_3d.json (sample id -> keypoints_3d, mm; the mean over the hypotheses of "
@@ -121,7 +131,7 @@ def _run(args) -> int:
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
-    run = Run(config, out=args.out, progress=True)
+    run = Run(config, out=args.out, progress=True, restart=args.restart, trust_checkpoint=args.trust_checkpoint)
     if not run.record_path.exists():   # a finished run is only shown; any other writes into --out
         check_writable(args.out, folder=True)
     if args.resume and not (run.folder / "last.pt").exists():
@@ -140,7 +150,8 @@ def _eval(args) -> int:
     from bench.runs.evaluation import evaluate_run
 
     result, path = evaluate_run(args.run, checkpoint=args.checkpoint, pairs=_pairs(args), protocol=args.protocol,
-                                device=args.device, export_h3wb=args.export_h3wb)
+                                device=args.device, export_h3wb=args.export_h3wb,
+                                trust_checkpoint=args.trust_checkpoint)
     print(summary_table(result["metrics"]))
     print(f"saved: {path}")
     if "export_h3wb" in result:

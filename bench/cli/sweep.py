@@ -30,6 +30,9 @@ def add_sweep_commands(commands) -> None:
     sweep.add_argument("--no-wait", action="store_true",
                        help="return right after submitting (SLURM only); follow with `bench status`")
     sweep.add_argument("--poll", type=float, default=5.0, help="seconds between progress checks (default 5)")
+    sweep.add_argument("--restart", action="store_true",
+                       help="as bench run --restart: runs whose files are damaged (e.g. a truncated record.json) move "
+                            "them aside and go on from the intact ones, or start over")
     sweep.set_defaults(func=_sweep)
 
     status = commands.add_parser(
@@ -89,7 +92,7 @@ def _submit_and_follow(args, sweep, todo: list, cluster: str) -> int:
 
     prepare_data(todo)
     try:
-        submission = Submission(sweep, todo, cluster, args.out)
+        submission = Submission(sweep, todo, cluster, args.out, restart=args.restart)
         submission.start()
     except (OSError, RuntimeError) as error:  # submitit wraps sbatch failures in RuntimeError subclasses
         raise ValueError(f"submitting to {cluster} failed: {error}\nIs SLURM running? Start the local one with "

@@ -151,7 +151,8 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
               aggregate_by: str = "mean", render_formats: tuple[str, ...] = ("png", "gif"),
               save_hypotheses: bool = False, flip_test: bool | None = None, threshold: float = 0.3,
               fps: float = 10.0, device: str = "cpu", seed: int | None = None, mode: str | None = None,
-              max_missed: int = MAX_MISSED, log: Callable[[str], None] | None = None) -> list[dict]:
+              max_missed: int = MAX_MISSED, log: Callable[[str], None] | None = None,
+              trust_checkpoint: bool = False) -> list[dict]:
     """Read a keypoint file or folder, lift every person clip (or those of ``person``), write outputs and pictures.
 
     ``mode`` (``images`` / ``video``, default: decided from the file, :func:`bench.lift.readers.choose_mode`) says
@@ -166,7 +167,7 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
     if log is not None:
         log(people.summary)
     tracks = select_tracks(people.tracks, person)
-    model = load_model(run, checkpoint, device)
+    model = load_model(run, checkpoint, device, trust_checkpoint=trust_checkpoint)
     default_h, default_k = model.config["eval"]["hypotheses_steps"][-1]
     hypotheses, steps = hypotheses or default_h, steps or default_k
     info = {"input": str(source), "mode": people.mode, "model": model.config["model"],

@@ -18,12 +18,13 @@ from tqdm import tqdm
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.h3wb_json_write import export_h3wb_predictions
 from bench.data.windows import TestWindows, WindowSpec
-from bench.errors import DataError
+from bench.errors import DataError, RunStateError
 from bench.io import check_writable, save_text
 from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
 from bench.runs.checkpoints import load_model
 from bench.runs.records import build_record, data_source
+from bench.runs.state import RESTART_HINT
 from bench.skeleton import FLIP_PERMUTATION
 
 
@@ -155,25 +156,31 @@ def _training(run_dir: Path) -> dict:
     """What a re-evaluated run's record says of its training (or of where its weights came from)."""
     for name, key in (("record.json", "training"), ("imported.json", None)):
         if (run_dir / name).exists():
-            content = json.loads((run_dir / name).read_text())
+            try:
+                content = json.loads((run_dir / name).read_text())
+            except json.JSONDecodeError as error:
+                raise RunStateError(f"{run_dir / name}: not valid JSON ({error}); truncated by a crash? "
+                                    f"{RESTART_HINT}") from error
             return content.get(key) or {} if key else {"imported": content}
     return {}
 
 
 def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pairs=None, protocol: str | None = None,
-                 device: str | None = None, export_h3wb: str | Path | None = None) -> tuple[dict, Path]:
+                 device: str | None = None, export_h3wb: str | Path | None = None,
+                 trust_checkpoint: bool = False) -> tuple[dict, Path]:
     """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``.
 
     With ``export_h3wb``, also write the test predictions of the first (H, K) pair there, for the H3WB leaderboard
     (:func:`export_test_predictions`); the result then names the file under ``"export_h3wb"``. Before any work,
-    ``run_dir/evaluations`` (and ``export_h3wb``) must be writable and the device must exist here.
+    ``run_dir/evaluations`` (and ``export_h3wb``) must be writable and the device must exist here. The checkpoint is
+    read with ``weights_only=True`` unless ``trust_checkpoint`` (see ``bench.runs.checkpoints.read_checkpoint``).
     """
     run_dir = Path(run_dir)
     check_writable(run_dir / "evaluations", folder=True)
     if export_h3wb is not None:
         check_writable(export_h3wb)
     _check_device(run_dir, device)
-    model = load_model(run_dir, checkpoint, device)
+    model = load_model(run_dir, checkpoint, device, trust_checkpoint=trust_checkpoint)
     config, lifter, path, epoch = model.config, model.lifter, model.checkpoint, model.epoch
     config = dict(config, eval=dict(config["eval"], **{k: v for k, v in (("hypotheses_steps", pairs),
                                                                           ("protocol", protocol)) if v is not None}))

@@ -6,13 +6,19 @@ exactly the metrics of an uninterrupted one. Every file is written atomically; `
 run is finished.
 
 Run folder (``<out>/<run-id>/``): ``config.yaml`` (the resolved configuration), ``log.txt``, ``last.pt`` (state after
-the last complete epoch), ``best.pt`` (weights of the selected epoch) and ``record.json``.
+the last complete epoch), ``best.pt`` (weights of the selected epoch) and ``record.json``; ``run.lock`` while a
+process writes it (one writer per folder, ``bench.runs.locks``).
+
+A run never goes on from state it cannot trust: a non-finite training loss stops it (the previous epoch's ``last.pt``
+stays), an epoch whose validation WB is not finite is never selected, and a damaged ``last.pt``, ``best.pt`` or
+``record.json`` is named with what is wrong. ``restart=True`` (``bench run --restart``) moves damaged files aside and
+starts over; a missing or stale ``best.pt`` is rebuilt from ``last.pt`` when ``last.pt`` holds the selected epoch.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -24,13 +30,26 @@ from tqdm import tqdm
 from baselines.base import count_parameters
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
-from bench.errors import ConfigError
+from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
 from bench.io import save_text
 from bench.runs import config as cfg
-from bench.runs.checkpoints import save_checkpoint
+from bench.runs.checkpoints import check_weights, model_name, read_checkpoint, save_checkpoint
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.lifters import build_from_config, compile_networks
+from bench.runs.locks import RunLock
 from bench.runs.records import data_source, write_record
+from bench.runs.state import (
+    RESTART_HINT,
+    Damaged,
+    best_problem,
+    fresh_state,
+    is_finite,
+    load_last,
+    move_aside,
+    plain_rng_state,
+    read_record,
+    remove_stale_temp_files,
+)
 
 VALIDATION_PAIR = (1, 1)
 """Checkpoint selection uses one hypothesis and one step: cheap, and the same for every lifter."""
@@ -45,26 +64,52 @@ class Run:
         config: a resolved configuration (``bench.runs.config.resolve``).
         out: the folder holding run folders (``results/runs`` by default).
         progress: show tqdm progress bars.
+        restart: move damaged run files aside (``NAME.damaged-<time>``) and go on from what is intact, or from
+            scratch, instead of stopping with an error naming them.
+        trust_checkpoint: load the run's checkpoints even when they need more than tensors, numbers and plain
+            containers (``weights_only=False``: such a file can run code; only for files of a trusted origin).
+        lock_wait_s: how long to wait for another process writing the run folder to finish (0: refuse at once).
     """
 
-    def __init__(self, config: dict, out: str | Path = "results/runs", progress: bool = False):
+    def __init__(self, config: dict, out: str | Path = "results/runs", progress: bool = False, restart: bool = False,
+                 trust_checkpoint: bool = False, lock_wait_s: float = 0.0):
         self.config = config
         self.run_id = cfg.run_id(config)
         self.folder = Path(out) / self.run_id
         self.progress = progress
         self.device = torch.device(config["device"])
+        self.restart, self.trust_checkpoint, self.lock_wait_s = restart, trust_checkpoint, lock_wait_s
+        self.model_name = model_name(config)
+        self._notes: list[str] = []
 
     @property
     def record_path(self) -> Path:
         return self.folder / "record.json"
 
+    @property
+    def pairs(self) -> list[str]:
+        """The (H, K) pairs a finished record holds metrics for."""
+        return [pair_name(h, k) for h, k in self.config["eval"]["hypotheses_steps"]]
+
     def __call__(self) -> dict:
         """Run to completion (resuming if a checkpoint exists) and return the record."""
-        if self.record_path.exists():
-            return json.loads(self.record_path.read_text())
-        self._prepare_folder()
-        with _logger(self.folder) as log:
-            return self._run(log)
+        record, _ = read_record(self.record_path, self.pairs)
+        if record is not None:
+            return record
+        self._make_folder()
+        with RunLock(self.folder, wait_s=self.lock_wait_s):
+            record = self._complete_record()
+            if record is not None:   # finished by another process while this one waited for the lock
+                return record
+            self._prepare_folder()
+            with _logger(self.folder) as log:
+                for note in self._notes:
+                    log.warning(note)
+                try:
+                    return self._run(log)
+                except (CheckpointError, RunStateError, TrainingError) as error:
+                    log.error("stopped: %s", error)
+                    raise
 
     def _run(self, log: logging.Logger) -> dict:
         source = data_source(self.config)
@@ -72,10 +117,7 @@ class Run:
         loaded = load_h3wb(source, subjects=[s for subjects in splits.values() for s in subjects],
                            max_gap=self.config["max_gap"])   # the files are read once, for every split
         sequences = {name: [seq for seq in loaded if seq.subject in subjects] for name, subjects in splits.items()}
-        _seed_everything(self.config["seed"])
-        lifter = build_from_config(self.config).to(self.device)
-        optimizer = _optimizer(lifter, self.config["train"])
-        state = self._resume(lifter, optimizer, log)
+        lifter, optimizer, state = self._start(log)
         spec = WindowSpec.for_lifter(lifter)
         train = TrainWindows(sequences["train"], spec, stride=self.config["train"]["stride"],
                              flip=self.config["train"]["flip_augment"], seed=self.config["seed"])
@@ -89,23 +131,88 @@ class Run:
             state = self._epoch(lifter, optimizer, train, validation, state, epoch, log)
         return self._finish(lifter, sequences["test"], spec, source, state, log)
 
-    def _prepare_folder(self) -> None:
+    def _make_folder(self) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
+
+    def _complete_record(self) -> dict | None:
+        """The record if it is complete; an incomplete one is an error naming it, or with ``restart`` moved aside."""
+        record, problem = read_record(self.record_path, self.pairs)
+        if problem is not None:
+            if not self.restart:
+                raise RunStateError(f"{problem}; {RESTART_HINT}")
+            self._notes.append(f"--restart: {problem}; moved aside to {move_aside(self.record_path)}")
+        return record
+
+    def _prepare_folder(self) -> None:
+        for path, size in remove_stale_temp_files(self.folder):
+            self._notes.append(f"removed {path.name} ({size:,} bytes), a temporary file an earlier attempt left")
+        try:
             save_text(self.folder / "config.yaml", cfg.dump(self.config))
         except OSError as error:
             raise ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
 
+    def _start(self, log) -> tuple:
+        """The lifter, its optimizer and the training state: resumed from ``last.pt`` when there is one, else new
+        (with ``restart``, also when the checkpoints cannot be used: they are moved aside first)."""
+        try:
+            return self._build(log, resume=True)
+        except Damaged as damaged:
+            if not self.restart:
+                raise damaged.kind(f"{damaged}; {RESTART_HINT}") from None
+            log.warning("--restart: %s", damaged)
+            for name in ("last.pt", "best.pt"):
+                path = self.folder / name
+                if path.exists():
+                    label = "damaged" if path in damaged.files else "old"
+                    log.warning("--restart: moved %s aside to %s", name, move_aside(path, label).name)
+            log.warning("--restart: starting the run over from epoch 0")
+            return self._build(log, resume=False)
+
+    def _build(self, log, resume: bool) -> tuple:
+        _seed_everything(self.config["seed"])
+        lifter = build_from_config(self.config).to(self.device)
+        optimizer = _optimizer(lifter, self.config["train"])
+        state = self._resume(lifter, optimizer, log) if resume else fresh_state()
+        return lifter, optimizer, state
+
     def _resume(self, lifter, optimizer, log) -> dict:
         last = self.folder / "last.pt"
         if not last.exists():
-            return {"epoch": 0, "best": None, "best_epoch": None, "history": [], "seconds": 0.0}
-        checkpoint = torch.load(last, map_location=self.device, weights_only=False)
-        lifter.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        _set_rng_state(checkpoint["rng"])
-        log.info("resuming from epoch %d (%s)", checkpoint["state"]["epoch"], last)
-        return checkpoint["state"]
+            return fresh_state()
+        try:
+            state = load_last(last, lifter, optimizer, self.run_id, self.model_name, self.trust_checkpoint)
+        except CheckpointError as error:
+            raise Damaged(CheckpointError, str(error), [last]) from error
+        log.info("resuming from epoch %d (%s)", state["epoch"], last)
+        self._check_best(lifter, state, log)
+        return state
+
+    def _check_best(self, lifter, state: dict, log) -> None:
+        """Make sure ``best.pt`` holds the selected epoch of a resumed run: rebuild it from ``last.pt`` when that
+        is the selected epoch; otherwise the selected weights are lost, which only a restart mends."""
+        best_epoch, best = state["best_epoch"], self.folder / "best.pt"
+        if best_epoch is None:
+            return
+        problem = best_problem(best, lifter, best_epoch, self.model_name, self.trust_checkpoint)
+        if problem is None:
+            return
+        if best_epoch == state["epoch"]:
+            if best.exists():
+                log.warning("%s: moved aside to %s", problem, move_aside(best).name)
+            else:
+                log.warning("%s", problem)
+            save_checkpoint(best, self._best_payload(lifter, best_epoch))
+            log.warning("best.pt rebuilt from last.pt, which holds the selected epoch %d", best_epoch)
+            return
+        raise Damaged(RunStateError, f"{problem}; epoch {best_epoch} was selected and only best.pt held its "
+                                      f"weights (last.pt holds epoch {state['epoch']})",
+                       [best] if best.exists() else [])
+
+    def _best_payload(self, lifter, epoch: int) -> dict:
+        return {"model": lifter.state_dict(), "epoch": epoch, "run_id": self.run_id, "model_name": self.model_name}
 
     def _epoch(self, lifter, optimizer, train, validation, state, epoch, log) -> dict:
         train_cfg = self.config["train"]
@@ -115,12 +222,18 @@ class Run:
         val = self._validate(lifter, validation) if validation is not None else None
         state = dict(state, epoch=epoch + 1, seconds=state["seconds"] + time.perf_counter() - start,
                      history=state["history"] + [{"epoch": epoch + 1, "loss": loss, "validation_wb": val}])
-        improved = val is not None and (state["best"] is None or val < state["best"])
+        if val is not None and not is_finite(val):
+            log.warning("epoch %d: validation WB is %s, not finite: this epoch is never selected", epoch + 1, val)
+        improved = val is not None and is_finite(val) and (state["best"] is None or val < state["best"])
         if improved or validation is None:
             state.update(best=val, best_epoch=epoch + 1)
-            save_checkpoint(self.folder / "best.pt", {"model": lifter.state_dict(), "epoch": epoch + 1})
+        # last.pt first: killed between the two writes, last.pt names its own epoch as selected and best.pt is
+        # rebuilt from it on resume.
         save_checkpoint(self.folder / "last.pt", {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "rng": _rng_state(), "state": state})
+                                                  "rng": plain_rng_state(), "state": state, "run_id": self.run_id,
+                                                  "model_name": self.model_name})
+        if state["best_epoch"] == epoch + 1:
+            save_checkpoint(self.folder / "best.pt", self._best_payload(lifter, epoch + 1))
         log.info("epoch %d/%d: loss %.5f%s, lr %.3g", epoch + 1, train_cfg["epochs"], loss,
                  f", validation WB {val:.1f} mm" if val is not None else "", optimizer.param_groups[0]["lr"])
         return state
@@ -129,18 +242,35 @@ class Run:
         lifter.train()
         batch_size = self.config["train"]["batch_size"]
         # The running loss stays on the device: reading it every step would make the host wait for the
-        # accelerator, so the next batch could not be gathered and copied while the current step runs.
+        # accelerator, so the next batch could not be gathered and copied while the current step runs. The first
+        # non-finite step is tracked on the device too, and read only when the epoch's loss is not finite.
         total, count = torch.zeros((), dtype=torch.float64, device=self.device), 0
-        bar = tqdm(train.batches(batch_size, epoch=epoch), total=-(-len(train) // batch_size), leave=False,
+        bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
+        bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
+        steps = -(-len(train) // batch_size)
+        bar = tqdm(train.batches(batch_size, epoch=epoch), total=steps, leave=False,
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         for step, (x2d, y3d) in enumerate(bar):
             x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
             loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"])
             total += loss.double() * len(x2d)
             count += len(x2d)
+            first = (bad_step < 0) & ~torch.isfinite(loss)
+            bad_step = torch.where(first, step, bad_step)
+            bad_loss = torch.where(first, loss.float(), bad_loss)
             if self.progress and step % LOSS_DISPLAY_EVERY == 0:
                 bar.set_postfix(loss=f"{total.item() / count:.4f}")
-        return total.item() / count
+        mean = total.item() / count
+        if not math.isfinite(mean):
+            raise TrainingError(self._non_finite(epoch, int(bad_step), float(bad_loss), steps))
+        return mean
+
+    def _non_finite(self, epoch: int, step: int, value: float, steps: int) -> str:
+        kept = (f"{self.folder / 'last.pt'} keeps epoch {epoch}" if epoch else
+                "no epoch had finished, so there is no last.pt")
+        return (f"epoch {epoch + 1}, step {step + 1} of {steps}: the training loss is {value} (not finite); "
+                f"training stopped and no record was written; {kept}. Lower the learning rate (train.lr is "
+                f"{self.config['train']['lr']:g}) or check the data")
 
     def _validate(self, lifter, validation) -> float:
         results = evaluate(lifter, validation, [VALIDATION_PAIR], protocol="h3wb",
@@ -149,9 +279,17 @@ class Run:
         return results[pair_name(*VALIDATION_PAIR)]["overall"]["P-Best"]["WB"]
 
     def _finish(self, lifter, test_sequences, spec, source, state, log) -> dict:
-        best = torch.load(self.folder / "best.pt", map_location=self.device, weights_only=False)
-        lifter.load_state_dict(best["model"])
-        log.info("evaluating epoch %d on %s", best["epoch"], ", ".join(SPLITS["test"]))
+        if state["best_epoch"] is None:
+            values = ", ".join(str(h["validation_wb"]) for h in state["history"])
+            raise TrainingError(f"{self.folder}: no epoch had a finite validation WB ({values}), so none can be "
+                                f"selected and no record was written; last.pt keeps epoch {state['epoch']}")
+        best = self.folder / "best.pt"
+        checkpoint = read_checkpoint(best, self.device, self.trust_checkpoint)
+        lifter.load_state_dict(check_weights(lifter, checkpoint, best, self.model_name))
+        if checkpoint.get("epoch") != state["best_epoch"]:
+            raise RunStateError(f"{best}: holds epoch {checkpoint.get('epoch')}, but epoch {state['best_epoch']} "
+                                f"was selected; {RESTART_HINT}")
+        log.info("evaluating epoch %d on %s", state["best_epoch"], ", ".join(SPLITS["test"]))
         eval_cfg = self.config["eval"]
         metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],
                            protocol=eval_cfg["protocol"], flip_test=eval_cfg["flip_test"],
@@ -210,21 +348,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @contextlib.contextmanager

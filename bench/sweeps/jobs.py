@@ -27,6 +27,8 @@ from bench.sweeps.files import Sweep, SweepRun, bookkeeping_folder
 from bench.sweeps.status import CLUSTERS, JobRef, RunState, run_state, save_index, slurm_queue
 
 FINAL_STATES = ("done", "failed")
+LOCK_WAIT_S = 60.0
+"""How long a job waits for its run folder's lock: a requeued job may start while its previous attempt exits."""
 STATE_ORDER = ("done", "running", "queued", "failed", "unknown")
 
 
@@ -37,12 +39,14 @@ class SweepJob(submitit.helpers.Checkpointable):
         config: the run's resolved configuration.
         out: the folder of run folders (absolute: jobs may start in another working directory).
         threads: torch CPU threads, the CPUs the job was given (so parallel runs do not oversubscribe the CPUs).
+        restart: move the run's damaged files aside and go on (``bench sweep --restart``, as ``bench run``'s).
     """
 
-    def __init__(self, config: dict, out: str, threads: int = 1):
+    def __init__(self, config: dict, out: str, threads: int = 1, restart: bool = False):
         self.config = config
         self.out = out
         self.threads = threads
+        self.restart = restart
 
     def __call__(self) -> str:
         """Run (or resume, or skip if finished) the run; returns its run id."""
@@ -51,13 +55,13 @@ class SweepJob(submitit.helpers.Checkpointable):
         from bench.runs.training import Run
 
         torch.set_num_threads(self.threads)
-        return Run(self.config, self.out)()["run_id"]
+        return Run(self.config, self.out, restart=self.restart, lock_wait_s=LOCK_WAIT_S)()["run_id"]
 
     def checkpoint(self) -> DelayedSubmission:
         """Requeue a fresh job for the same run: its progress is on disk (``last.pt``), not in this object."""
         print(f"checkpoint: requeuing; the run resumes from its last complete epoch in {self.out}", file=sys.stderr,
               flush=True)
-        return DelayedSubmission(SweepJob(self.config, self.out, self.threads))
+        return DelayedSubmission(SweepJob(self.config, self.out, self.threads, self.restart))
 
 
 def slurm_parameters(settings: dict, name: str) -> dict:
@@ -140,12 +144,13 @@ class Submission:
         runs: the runs to submit (e.g. those without a record).
         cluster: ``slurm``, ``local`` or ``debug``.
         out: the folder of run folders.
+        restart: jobs move their runs' damaged files aside and go on (see :class:`SweepJob`).
     """
 
-    def __init__(self, sweep: Sweep, runs: list[SweepRun], cluster: str, out: Path):
+    def __init__(self, sweep: Sweep, runs: list[SweepRun], cluster: str, out: Path, restart: bool = False):
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.folder = bookkeeping_folder(out, sweep.name) / f"{stamp}-{cluster}-{uuid.uuid4().hex[:6]}"
-        self.sweep, self.cluster, self.out = sweep, cluster, out.resolve()
+        self.sweep, self.cluster, self.out, self.restart = sweep, cluster, out.resolve(), restart
         self.executor = make_executor(cluster, self.folder, sweep.executor, sweep.name)
         self.waiting = list(runs)
         self.jobs: dict[str, submitit.Job] = {}
@@ -179,7 +184,7 @@ class Submission:
         threads = int(self.sweep.executor["cpus_per_task"])
         # One batch is one submission: a single sbatch call (a job array) on SLURM.
         with self.executor.batch():
-            jobs = [self.executor.submit(SweepJob(run.config, str(self.out), threads)) for run in runs]
+            jobs = [self.executor.submit(SweepJob(run.config, str(self.out), threads, self.restart)) for run in runs]
         for run, job in zip(runs, jobs):
             self.jobs[run.run_id] = job
         self.waiting = [run for run in self.waiting if run.run_id not in self.jobs]

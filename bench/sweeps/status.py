@@ -1,10 +1,13 @@
 """The state of each run of a sweep: done, running, queued, failed or not submitted.
 
-A run is done when its ``record.json`` exists. Otherwise its state comes from the latest job submitted for it, by
-any sweep: every ``bench sweep`` call keeps its submitit folder under the sweep's bookkeeping folder
-(:func:`bench.sweeps.bookkeeping_folder`) with a ``jobs.json`` (run id -> job id) that only the submitting process
-writes. SLURM jobs are looked up with ``squeue``, local jobs by their controller process, and a job that left the
-queue without a record has failed: its error comes from submitit's result file, and its log's last lines with it.
+A run is done when its ``record.json`` is complete (it parses and holds every metric; a truncated one is a failed
+run, its error naming the file). A run whose folder is locked by a live process of this host is running, whatever
+became of the job that started it (e.g. a killed local sweep controller). Otherwise its state comes from the latest
+job submitted for it, by any sweep: every ``bench sweep`` call keeps its submitit folder under the sweep's
+bookkeeping folder (:func:`bench.sweeps.bookkeeping_folder`) with a ``jobs.json`` (run id -> job id) that only the
+submitting process writes. SLURM jobs are looked up with ``squeue``, local jobs by their controller process, and a
+job that left the queue without a record has failed: its error comes from submitit's result file, and its log's last
+lines with it. A lock taken on another host (a SLURM node) is not checked from here: the queue tells.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from pathlib import Path
 from submitit.core.utils import JobPaths, pickle_load
 
 from bench.io import save_text
+from bench.runs.locks import lock_holder
+from bench.runs.state import read_record
 
 CLUSTERS = ("slurm", "local", "debug")
 """Where a sweep's runs execute: a SLURM job array, processes on this machine, or the sweep's own process."""
@@ -86,23 +91,31 @@ def run_states(run_ids: list[str], out: Path, refs: dict[str, JobRef]) -> dict[s
 
 def run_state(run_folder: Path, job: JobRef | None, queue: dict[str, str] | None) -> RunState:
     """The state of one run, given the SLURM queue (None when squeue could not be asked)."""
-    if (run_folder / "record.json").exists():
+    record, problem = read_record(run_folder / "record.json")
+    if record is not None:
         return RunState("done", job)
+    holder = lock_holder(run_folder)
+    if holder is not None and holder.live:
+        return RunState("running", job)
     if job is None:
-        return RunState("not submitted")
+        return RunState("failed", error=_damaged(problem)) if problem else RunState("not submitted")
     live = _live_state(job, queue)
     if live == "unknown":
         return RunState("unknown", job, error="squeue failed: is SLURM running? (bash slurm/local_cluster.sh status)")
     # The record may have appeared while the queue was asked: check again before calling the run failed.
-    if live is None and (run_folder / "record.json").exists():
-        return RunState("done", job)
     if live is None:
-        return failed_state(job, run_folder)
+        record, problem = read_record(run_folder / "record.json")
+        return RunState("done", job) if record is not None else failed_state(job, run_folder, problem)
     return RunState(live, job)
 
 
-def failed_state(job: JobRef, run_folder: Path) -> RunState:
-    """A job that ended without a record: its error from submitit's result file, and the last lines of its log."""
+def _damaged(problem: str) -> str:
+    return f"{problem}; `bench sweep` or `bench run` with --restart moves it aside and finishes the run"
+
+
+def failed_state(job: JobRef, run_folder: Path, record_problem: str | None = None) -> RunState:
+    """A job that ended without a (complete) record: its error from submitit's result file, or what is wrong with
+    the record, and the last lines of its log."""
     paths = JobPaths(job.folder, job.job_id, 0)
     error = "the job ended without a result (killed or cancelled?)"
     if job.cluster == "debug":
@@ -113,6 +126,8 @@ def failed_state(job: JobRef, run_folder: Path) -> RunState:
         error = lines[-1].strip() if outcome == "error" and lines else f"the job returned {value!r} without a record"
     elif job.cluster == "slurm":   # no result: ask SLURM why (one sacct call, only when it can tell us something)
         error += f"; SLURM state: {_sacct_state(job.job_id)}"
+    if record_problem:
+        error = _damaged(record_problem)
     for log in (paths.stderr, run_folder / "log.txt"):
         tail = tail_lines(log)
         if tail:

@@ -17,6 +17,10 @@ from bench.sweeps.jobs import SweepJob, sbatch_script
 from bench.sweeps.status import JobRef, run_state
 
 SBATCH_RECORD = Path(__file__).parent / "sweep_sbatch_record.txt"
+KEPT = {"run_id": "kept", "model": "mixste", "training": {},
+        "metrics": {"H1-K1": {e: dict.fromkeys(("WB", "PB", "Body", "Face", "Hands"), 1.0)
+                              for e in ("P-Best", "P-Agg", "J-Best")}}}
+"""A complete record (every metric of every estimator): only such a record counts as a finished run."""
 
 
 def _write(folder: Path, spec: dict, name: str = "demo.yaml") -> Path:
@@ -116,7 +120,7 @@ def test_sweep_skips_finished_runs_and_reports_a_failed_one_while_the_rest_goes_
     path, out = _write(tmp_path, spec), tmp_path / "runs"
     finished, fresh, broken = load_sweep(path).runs
     (out / finished.run_id).mkdir(parents=True)
-    (out / finished.run_id / "record.json").write_text('{"run_id": "kept"}')
+    (out / finished.run_id / "record.json").write_text(json.dumps(KEPT))
 
     assert main(["sweep", str(path), "--cluster", "debug", "--out", str(out), "--dry-run"]) == 0
     printed = capsys.readouterr().out
@@ -125,7 +129,7 @@ def test_sweep_skips_finished_runs_and_reports_a_failed_one_while_the_rest_goes_
 
     assert main(["sweep", str(path), "--cluster", "debug", "--out", str(out)]) == 1
     printed = capsys.readouterr().out
-    assert json.loads((out / finished.run_id / "record.json").read_text()) == {"run_id": "kept"}
+    assert json.loads((out / finished.run_id / "record.json").read_text()) == KEPT
     assert json.loads((out / fresh.run_id / "record.json").read_text())["run_id"] == fresh.run_id
     assert f"FAILED {broken.run_id} (job DEBUG_" in printed and "missing" in printed
     assert "1 of 2 submitted runs done, 1 failed" in printed
@@ -187,5 +191,5 @@ def test_run_state_from_record_queue_and_result_file(tmp_path):
     _result(folder, "999999999", "error", "RuntimeError: gone")
     assert run_state(run, local, {}).error == "RuntimeError: gone"
     run.mkdir(parents=True)
-    (run / "record.json").write_text("{}")
+    (run / "record.json").write_text(json.dumps(KEPT))
     assert run_state(run, job, {"7_1": "RUNNING"}).state == "done"
