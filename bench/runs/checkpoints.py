@@ -64,7 +64,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device | None = None, 
 
 def _unreadable(path: Path, size: int, error: Exception) -> CheckpointError:
     text = str(error).strip()
-    detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if text else ""
+    detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0].split(". ")[0] if text else ""
     return CheckpointError(f"{path}: not a readable checkpoint ({size:,} bytes: truncated, or not written by "
                            f"torch.save; {type(error).__name__}{': ' + detail[:160] if detail else ''})")
 

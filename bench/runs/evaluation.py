@@ -159,8 +159,7 @@ def _training(run_dir: Path) -> dict:
             try:
                 content = json.loads((run_dir / name).read_text())
             except json.JSONDecodeError as error:
-                raise RunStateError(f"{run_dir / name}: not valid JSON ({error}); truncated by a crash? "
-                                    f"{RESTART_HINT}") from error
+                raise RunStateError(f"{run_dir / name}: not valid JSON ({error}); {RESTART_HINT}") from error
             return content.get(key) or {} if key else {"imported": content}
     return {}
 

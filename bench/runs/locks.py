@@ -122,7 +122,7 @@ class RunLock:
                 return holder
             if busy:
                 time.sleep(0.05)
-        return holder
+        return holder or Holder(self.path, None, "", "", True)   # taken and released by others all along
 
     def _link(self) -> bool:
         """Link a complete, flocked lock file into place; False if a lock file is there."""
@@ -151,8 +151,8 @@ class RunLock:
     def _inspect(self) -> tuple[Holder | None, bool]:
         """(the live holder, False); (None, False) after removing a stale lock; (holder, True) when its flock is
         briefly held by another reader."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
+        try:   # opened for writing where allowed: network file systems lend exclusive locks only to writers
+            fd = _open(self.path, os.O_RDWR)
         except FileNotFoundError:
             return None, False
         try:
@@ -213,6 +213,13 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:   # another user's process
         return True
     return True
+
+
+def _open(path: Path, flags: int) -> int:
+    try:
+        return os.open(path, flags)
+    except PermissionError:   # another user's lock file: readable, and enough to tell whether it is held
+        return os.open(path, os.O_RDONLY)
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -54,7 +54,7 @@ def read_record(path: Path, pairs: list[str] | None = None) -> tuple[dict | None
         record = json.loads(text)
     except json.JSONDecodeError as error:
         size = f"{len(text.encode()):,} bytes" if text.strip() else "empty"
-        return None, f"{path}: not a complete record ({size}, invalid JSON: {error}); truncated by a crash?"
+        return None, f"{path}: not a complete record ({size}, invalid JSON: {error})"
     problem = _record_content_problem(record, pairs)
     return (None, f"{path}: not a complete record: {problem}") if problem else (record, None)
 
