@@ -63,10 +63,15 @@ def code_version() -> str:
 
 def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, splits: dict, metrics: dict,
                  state: dict) -> dict:
-    """Write ``record.json`` atomically and return it."""
+    """Write ``record.json`` atomically and return it.
+
+    An epoch whose validation WB was not finite (never selected) shows it as text in the history, ``"nan"`` or
+    ``"inf"``: said, and standard JSON.
+    """
+    history = [dict(entry, validation_wb=_said(entry.get("validation_wb"))) for entry in state["history"]]
     training = {"epochs_done": state["epoch"], "selected_epoch": state["best_epoch"],
                 "selected_on": "validation" if "validation" in splits else "last epoch",
-                "seconds": round(state["seconds"], 2), "history": state["history"]}
+                "seconds": round(state["seconds"], 2), "history": history}
     record = build_record(config, run_id, lifter, source, splits, metrics, training)
     save_text(folder / "record.json", json.dumps(record, indent=2, allow_nan=False))
     return record
@@ -100,6 +105,11 @@ def build_record(config: dict, run_id: str, lifter, source, splits: dict, metric
     }
     check_finite(record)
     return record
+
+
+def _said(value):
+    """A non-finite float as its text (``"nan"``, ``"inf"``), anything else as it is."""
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def check_finite(record: dict) -> None:

@@ -82,7 +82,8 @@ def _poisoned(original):
 
 def test_run_whose_metrics_are_nan_writes_no_record(tiny_data, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(training, "evaluate", _poisoned(training.evaluate))
-    assert main(["run", *RUN_FLAGS, "--data", str(tiny_data), "--out", str(tmp_path)]) == 2
+    # --selection last: no validation, so only the final evaluation on the test subject is poisoned
+    assert main(["run", *RUN_FLAGS, "--selection", "last", "--data", str(tiny_data), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "metric WB of estimator P-Best at H1-K1 is nan: a result holding NaN or infinity is not recorded" in err
     (folder,) = tmp_path.iterdir()

@@ -107,6 +107,7 @@ def test_a_non_finite_validation_wb_is_never_selected(tiny_data, tiny_args, tmp_
     assert main(argv) == 0
     record = json.loads((_folder(argv) / "record.json").read_text())
     assert record["training"]["selected_epoch"] == 2   # before: epoch 1 (nan), and no later epoch could beat it
+    assert [entry["validation_wb"] for entry in record["training"]["history"]] == ["nan", 50.0, 60.0]
 
 
 def test_no_finite_validation_wb_at_all_writes_no_record(tiny_data, tiny_args, tmp_path, monkeypatch, capsys):
