@@ -24,6 +24,9 @@ def add_report_command(commands) -> None:
     report.add_argument("--out", type=Path, help="write the table to this file (atomically) instead of printing it")
     report.add_argument("--plot", type=Path, metavar="FILE.png",
                         help="also save a bar chart of Body/Face/Hands errors, vanilla vs part-based per lifter")
+    report.add_argument("--plot-curves", type=Path, metavar="FILE.png",
+                        help="also save the time-to-accuracy curves of every run under --results: validation WB "
+                             "against wall seconds (log scale), one line per run")
     report.set_defaults(func=_report)
 
 
@@ -34,7 +37,7 @@ def _report(args) -> int:
     from bench.reports.gather import build_report
     from bench.reports.render import plot_parts, render
 
-    for path in (args.out, args.plot):
+    for path in (args.out, args.plot, args.plot_curves):
         if path is not None:
             check_writable(path)
     report = build_report(args.results, number=args.table, protocol=args.protocol)
@@ -45,4 +48,17 @@ def _report(args) -> int:
         print(f"wrote {save_text(args.out, text)}", file=sys.stderr)  # stdout carries only the table
     if args.plot is not None:
         print(f"wrote {plot_parts(report, args.plot)}", file=sys.stderr)
+    if args.plot_curves is not None:
+        _curves(args.results, args.plot_curves)
     return 0
+
+
+def _curves(results: Path, path: Path) -> None:
+    import sys
+
+    from bench.reports.curves import plot_curves, run_curves
+
+    curves, notes = run_curves(results)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {plot_curves(curves, path)} ({len(curves)} runs)", file=sys.stderr)

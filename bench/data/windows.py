@@ -203,6 +203,10 @@ class TrainWindows:
     def __len__(self) -> int:
         return len(self.starts) * (2 if self.flip else 1)
 
+    def batch_count(self, batch_size: int) -> int:
+        """Batches per epoch: the optimizer steps of one epoch at ``batch_size``."""
+        return -(-len(self) // batch_size)
+
     def batches(self, batch_size: int, shuffle: bool = True,
                 epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x2d (B, L, J, 2), y3d (B, L, J, 3))`` float32 tensors, L = ``spec.frames_in``.

@@ -220,8 +220,13 @@ class Run:
         start = time.perf_counter()
         loss = self._train_epoch(lifter, optimizer, train, epoch)
         val = self._validate(lifter, validation) if validation is not None else None
-        state = dict(state, epoch=epoch + 1, seconds=state["seconds"] + time.perf_counter() - start,
-                     history=state["history"] + [{"epoch": epoch + 1, "loss": loss, "validation_wb": val}])
+        seconds = state["seconds"] + time.perf_counter() - start
+        steps = (state["history"][-1].get("steps", 0) if state["history"] else 0) + train.batch_count(
+            train_cfg["batch_size"])
+        # The time-to-accuracy curve: validation WB against wall seconds and optimizer steps (bench report
+        # --plot-curves).
+        entry = {"epoch": epoch + 1, "loss": loss, "validation_wb": val, "seconds": round(seconds, 3), "steps": steps}
+        state = dict(state, epoch=epoch + 1, seconds=seconds, history=state["history"] + [entry])
         if val is not None and not is_finite(val):
             log.warning("epoch %d: validation WB is %s, not finite: this epoch is never selected", epoch + 1, val)
         improved = val is not None and is_finite(val) and (state["best"] is None or val < state["best"])
@@ -247,7 +252,7 @@ class Run:
         total, count = torch.zeros((), dtype=torch.float64, device=self.device), 0
         bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
         bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
-        steps = -(-len(train) // batch_size)
+        steps = train.batch_count(batch_size)
         bar = tqdm(train.batches(batch_size, epoch=epoch), total=steps, leave=False,
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         for step, (x2d, y3d) in enumerate(bar):
