@@ -44,6 +44,9 @@ def add_run_command(commands) -> None:
                      help="override any configuration key, dotted for nested keys, value parsed as YAML "
                           "(e.g. train.lr_decay=0.99 model_args.depth=4)")
     run.add_argument("--out", type=Path, default=Path("results/runs"), help="folder of run folders")
+    run.add_argument("--log-level", choices=("info", "debug"), default="info",
+                     help="debug: also log where each epoch's time goes (data, forward, backward, optimizer, "
+                          "validation; on a GPU each phase waits for the device, which costs a little speed)")
     run.add_argument("--resume", action="store_true",
                      help="require an interrupted run to resume (error if none); an identical command resumes anyway")
     run.add_argument("--restart", action="store_true",
@@ -131,7 +134,8 @@ def _run(args) -> int:
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
-    run = Run(config, out=args.out, progress=True, restart=args.restart, trust_checkpoint=args.trust_checkpoint)
+    run = Run(config, out=args.out, progress=True, restart=args.restart, trust_checkpoint=args.trust_checkpoint,
+              log_level=args.log_level)
     if not run.record_path.exists():   # a finished run is only shown; any other writes into --out
         check_writable(args.out, folder=True)
     if args.resume and not (run.folder / "last.pt").exists():

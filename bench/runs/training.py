@@ -50,6 +50,7 @@ from bench.runs.state import (
     read_record,
     remove_stale_temp_files,
 )
+from bench.runs.timing import EpochTimer
 
 VALIDATION_PAIR = (1, 1)
 """Checkpoint selection uses one hypothesis and one step: cheap, and the same for every lifter."""
@@ -72,13 +73,14 @@ class Run:
     """
 
     def __init__(self, config: dict, out: str | Path = "results/runs", progress: bool = False, restart: bool = False,
-                 trust_checkpoint: bool = False, lock_wait_s: float = 0.0):
+                 trust_checkpoint: bool = False, lock_wait_s: float = 0.0, log_level: str = "info"):
         self.config = config
         self.run_id = cfg.run_id(config)
         self.folder = Path(out) / self.run_id
         self.progress = progress
         self.device = torch.device(config["device"])
         self.restart, self.trust_checkpoint, self.lock_wait_s = restart, trust_checkpoint, lock_wait_s
+        self.log_level = log_level
         self.model_name = model_name(config)
         self._notes: list[str] = []
 
@@ -102,7 +104,7 @@ class Run:
             if record is not None:   # finished by another process while this one waited for the lock
                 return record
             self._prepare_folder()
-            with _logger(self.folder) as log:
+            with _logger(self.folder, self.log_level) as log:
                 for note in self._notes:
                     log.warning(note)
                 try:
@@ -218,8 +220,11 @@ class Run:
         train_cfg = self.config["train"]
         _schedule(lifter, optimizer, train_cfg, epoch)
         start = time.perf_counter()
-        loss = self._train_epoch(lifter, optimizer, train, epoch)
-        val = self._validate(lifter, validation) if validation is not None else None
+        timer = EpochTimer(self.device, enabled=log.isEnabledFor(logging.DEBUG))
+        loss = self._train_epoch(lifter, optimizer, train, epoch, timer)
+        with timer.phase("validation"):
+            val = self._validate(lifter, validation) if validation is not None else None
+        log.debug("epoch %d time: %s", epoch + 1, timer.summary())
         seconds = state["seconds"] + time.perf_counter() - start
         steps = (state["history"][-1].get("steps", 0) if state["history"] else 0) + train.batch_count(
             train_cfg["batch_size"])
@@ -243,7 +248,7 @@ class Run:
                  f", validation WB {val:.1f} mm" if val is not None else "", optimizer.param_groups[0]["lr"])
         return state
 
-    def _train_epoch(self, lifter, optimizer, train, epoch) -> float:
+    def _train_epoch(self, lifter, optimizer, train, epoch, timer: EpochTimer) -> float:
         lifter.train()
         batch_size = self.config["train"]["batch_size"]
         # The running loss stays on the device: reading it every step would make the host wait for the
@@ -255,9 +260,12 @@ class Run:
         steps = train.batch_count(batch_size)
         bar = tqdm(train.batches(batch_size, epoch=epoch), total=steps, leave=False,
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
-        for step, (x2d, y3d) in enumerate(bar):
-            x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
-            loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"])
+        batches = iter(bar)
+        for step in range(steps):
+            with timer.phase("data"):
+                x2d, y3d = next(batches)
+                x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
+            loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"], timer=timer)
             total += loss.double() * len(x2d)
             count += len(x2d)
             first = (bad_step < 0) & ~torch.isfinite(loss)
@@ -265,6 +273,7 @@ class Run:
             bad_loss = torch.where(first, loss.float(), bad_loss)
             if self.progress and step % LOSS_DISPLAY_EVERY == 0:
                 bar.set_postfix(loss=f"{total.item() / count:.4f}")
+        bar.close()
         mean = total.item() / count
         if not math.isfinite(mean):
             raise TrainingError(self._non_finite(epoch, int(bad_step), float(bad_loss), steps))
@@ -307,16 +316,23 @@ class Run:
 
 
 def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d: torch.Tensor,
-               bf16: bool = False) -> torch.Tensor:
+               bf16: bool = False, timer: EpochTimer | None = None) -> torch.Tensor:
     """One optimizer step on a batch (B, N, J, 2) -> (B, N, J, 3): forward and loss (bf16 autocast when asked),
     backward, step. The one training step of the project (``Run`` and ``bench perf``); returns the detached loss,
     left on the device so that the host does not wait for it."""
-    with autocast(x2d.device, bf16):
+    phase = timer.phase if timer is not None else _untimed
+    with phase("forward"), autocast(x2d.device, bf16):
         loss = lifter.loss(x2d, y3d)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    with phase("backward"):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+    with phase("optimizer"):
+        optimizer.step()
     return loss.detach()
+
+
+def _untimed(name: str):
+    return contextlib.nullcontext()
 
 
 def _splits(selection: str) -> dict[str, tuple[str, ...]]:
@@ -356,10 +372,11 @@ def _seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def _logger(folder: Path):
-    """A logger writing to ``folder/log.txt`` (appending, so a resumed run keeps its history) and to stderr."""
+def _logger(folder: Path, level: str = "info"):
+    """A logger writing to ``folder/log.txt`` (appending, so a resumed run keeps its history) and to stderr, at
+    ``level`` ("info", or "debug" for where each epoch's time goes)."""
     log = logging.getLogger(f"bench.run.{folder.resolve()}")
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
     log.propagate = False
     handlers = [logging.FileHandler(folder / "log.txt"), logging.StreamHandler()]
     for handler in handlers:

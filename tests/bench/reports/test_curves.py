@@ -30,3 +30,17 @@ def test_runs_without_a_curve_are_named(tmp_path):
                                                                               "validation_wb": 90.0}]}}))
     curves, notes = run_curves(tmp_path)
     assert curves == [] and len(notes) == 1 and "old/record.json" in notes[0] and "seconds" in notes[0]
+
+
+def test_debug_log_says_where_each_epochs_time_goes(tiny_data, tmp_path):
+    runs = tmp_path / "runs"
+    assert main(["run", "--model", "videopose", "--data", str(tiny_data), "--epochs", "2", "--batch-size", "64",
+                 "--set", "model_args.channels=16", "--out", str(runs), "--log-level", "debug"]) == 0
+    (log,) = runs.rglob("log.txt")
+    lines = [line for line in log.read_text().splitlines() if " time: data " in line]
+    assert len(lines) == 2 and all(all(f"{phase} " in line for phase in ("forward", "backward", "optimizer",
+                                                                          "validation")) for line in lines)
+    assert main(["run", "--model", "videopose", "--data", str(tiny_data), "--epochs", "1", "--batch-size", "64",
+                 "--set", "model_args.channels=16", "--out", str(tmp_path / "quiet")]) == 0
+    (quiet,) = (tmp_path / "quiet").rglob("log.txt")
+    assert " time: data " not in quiet.read_text()

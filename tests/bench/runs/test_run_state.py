@@ -81,9 +81,9 @@ def test_a_non_finite_loss_keeps_the_previous_epochs_last_pt(tiny_data, tiny_arg
     folder, where = _folder(argv), {"epoch": None, "step": 0}
     train_epoch, train_step = Run._train_epoch, training.train_step
 
-    def epoch(self, lifter, optimizer, train, index):
+    def epoch(self, lifter, optimizer, train, index, timer):
         where.update(epoch=index + 1, step=0)
-        return train_epoch(self, lifter, optimizer, train, index)
+        return train_epoch(self, lifter, optimizer, train, index, timer)
 
     def step(*args, **kwargs):
         loss = train_step(*args, **kwargs)

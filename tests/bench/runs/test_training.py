@@ -8,6 +8,7 @@ from bench.data.windows import TrainWindows, WindowSpec
 from bench.runs import config as cfg
 from bench.runs.evaluation import to_device
 from bench.runs.lifters import build_from_config
+from bench.runs.timing import EpochTimer
 from bench.runs.training import Run
 
 
@@ -28,7 +29,8 @@ def test_an_epoch_reads_the_loss_once_and_averages_it_as_before(tiny_data, tiny_
     monkeypatch.setattr(torch.Tensor, "item", lambda tensor: reads.append(
         tensor.grad_fn is not None or tensor.dtype == torch.float64) or item(tensor))
     torch.manual_seed(1)
-    loss = Run(config, out=tmp_path)._train_epoch(lifter, torch.optim.AdamW(lifter.parameters()), windows, 0)
+    timer = EpochTimer(torch.device("cpu"), enabled=False)
+    loss = Run(config, out=tmp_path)._train_epoch(lifter, torch.optim.AdamW(lifter.parameters()), windows, 0, timer)
     assert sum(reads) == 1   # one read, after the last step
 
     # The same steps, reading every loss on the host as the loop used to: the same average, to the last bit.
