@@ -60,7 +60,8 @@ def pose_2d_from_pixels(pixels: np.ndarray, resolution: tuple[int, int], locate=
     DataError names the value with ``locate(frame, keypoint, axis) -> (file, where)`` (indices into ``pixels``).
     """
     width, height = resolution
-    pose = skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow to inf is caught, by value, just below
+        pose = skeleton.add_pelvis(cameras.normalize_screen_coordinates(pixels, width, height)).astype(np.float32)
     span = 1 + 2 * IMAGE_MARGIN   # the margin in normalized units: u' = 2u/w - 1, v' = 2v/w - h/w
     low, high = -IMAGE_MARGIN, 1 + IMAGE_MARGIN
     expected = (f"pixels within {IMAGE_MARGIN:g} image size of the {width}x{height} image "
@@ -75,7 +76,8 @@ def pose_3d_from_mm(mm: np.ndarray, locate=None) -> np.ndarray:
     Every converted value must lie within ``MAX_DISTANCE_M`` of the camera (NaN and inf never do); else a DataError
     names the value with ``locate(frame, keypoint, axis) -> (file, where)`` (indices into ``mm``).
     """
-    pose = skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow to inf is caught, by value, just below
+        pose = skeleton.add_pelvis(mm / 1000.0).astype(np.float32)
     expected = f"coordinates within {MAX_DISTANCE_M:g} m of the camera (|x|, |y|, |z| <= {MAX_DISTANCE_M * 1000:g} mm)"
     _check_range(pose[:, 1:], np.full(3, MAX_DISTANCE_M), mm, "mm", expected, locate)
     return pose
