@@ -79,3 +79,19 @@ def read_only_folder(tmp_path, lock_folder):
     folder = tmp_path / "read-only"
     folder.mkdir()
     return lock_folder(folder)
+
+
+@pytest.fixture
+def blocked(tmp_path):
+    """Paths that cannot be written as asked, beside a ``blocker``: ``blocked("folder")`` is a folder where a file
+    is expected, ``blocked("file")`` a file where a folder is, ``blocked("under_a_file", name)`` lies under a file.
+    Returns (path, blocker)."""
+    def make(kind: str, name: str = "out.json"):
+        blocker = tmp_path / "blocker"
+        if kind == "folder":
+            blocker.mkdir()
+            return blocker, blocker
+        blocker.write_text("a file")
+        return (blocker if kind == "file" else blocker / name), blocker
+
+    return make

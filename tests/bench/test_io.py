@@ -27,14 +27,9 @@ def test_writable_paths_pass_and_nothing_is_created(tmp_path):
     ("file_in_the_way", True, "cannot be created: {blocker} is a file, not a folder"),
     ("file_in_the_way", False, "cannot be created: {blocker} is a file, not a folder"),
 ])
-def test_wrong_kind_of_path_is_an_error(tmp_path, case, folder, message):
-    blocker = tmp_path / "blocker"
-    if case == "folder_for_file":
-        blocker.mkdir()
-        path = blocker
-    else:
-        blocker.write_text("a file")
-        path = blocker if case == "file_for_folder" else blocker / "runs" / "out.json"
+def test_wrong_kind_of_path_is_an_error(blocked, case, folder, message):
+    kind = {"folder_for_file": "folder", "file_for_folder": "file", "file_in_the_way": "under_a_file"}[case]
+    path, blocker = blocked(kind, "runs/out.json")
     with pytest.raises(OutputError) as info:
         check_writable(path, folder=folder)
     assert str(info.value) == f"{path}: " + message.format(blocker=blocker)

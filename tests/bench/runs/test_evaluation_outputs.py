@@ -56,14 +56,8 @@ def test_read_only_run_folder(finished_run, tmp_path, capsys, lock_folder, no_ev
     ("folder", "{export}: expected a file to write, found a folder"),
     ("under_a_file", "{export}: cannot be created: {blocker} is a file, not a folder"),
 ])
-def test_export_path_that_cannot_be_written(finished_run, tmp_path, capsys, no_evaluation, case, message):
-    blocker = tmp_path / "blocker"
-    if case == "folder":
-        blocker.mkdir()
-        export = blocker
-    else:
-        blocker.write_text("a file")
-        export = blocker / "predictions.json"
+def test_export_path_that_cannot_be_written(finished_run, capsys, no_evaluation, blocked, case, message):
+    export, blocker = blocked(case, "predictions.json")
     before = _listing(finished_run)
     _fails(["eval", "--run", str(finished_run), "--export-h3wb", str(export)], capsys,
            message.format(export=export, blocker=blocker))

@@ -60,10 +60,8 @@ def test_the_crafted_file_would_run_code_without_weights_only(tmp_path):
     assert marker.read_text() == "code ran"   # so the refusals below are what keeps it from running
 
 
-def test_bench_run_refuses_a_crafted_last_pt_and_runs_none_of_its_code(tiny_data, tiny_args, tmp_path, monkeypatch,
-                                                                        capsys):
-    argv = _argv(tiny_data, tiny_args, tmp_path / "runs", 2)
-    folder = _folder(argv)
+def _stopped_after_one_epoch(argv, folder, monkeypatch) -> dict:
+    """Run ``argv`` until its first epoch is saved, stop it there as a kill would, and return its last.pt."""
     original = Run._epoch
 
     def stop(self, *args, **kwargs):
@@ -74,7 +72,14 @@ def test_bench_run_refuses_a_crafted_last_pt_and_runs_none_of_its_code(tiny_data
         patch.setattr(Run, "_epoch", stop)
         with pytest.raises(KeyboardInterrupt):
             main(argv)
-    last = torch.load(folder / "last.pt", weights_only=True)
+    return torch.load(folder / "last.pt", weights_only=True)
+
+
+def test_bench_run_refuses_a_crafted_last_pt_and_runs_none_of_its_code(tiny_data, tiny_args, tmp_path, monkeypatch,
+                                                                        capsys):
+    argv = _argv(tiny_data, tiny_args, tmp_path / "runs", 2)
+    folder = _folder(argv)
+    last = _stopped_after_one_epoch(argv, folder, monkeypatch)
     marker = tmp_path / "marker"
     _craft(folder / "last.pt", marker, last["model"])
     assert main(argv) == 2
@@ -111,17 +116,7 @@ def test_a_last_pt_of_the_older_format_resumes_exactly_when_trusted(tiny_data, t
                                                                      capsys):
     argv = _argv(tiny_data, tiny_args, tmp_path / "runs", 2)
     folder = _folder(argv)
-    original = Run._epoch
-
-    def stop(self, *args, **kwargs):
-        state = original(self, *args, **kwargs)
-        raise KeyboardInterrupt(state)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Run, "_epoch", stop)
-        with pytest.raises(KeyboardInterrupt):
-            main(argv)
-    last = torch.load(folder / "last.pt", weights_only=True)
+    last = _stopped_after_one_epoch(argv, folder, monkeypatch)
     # as earlier versions saved it: NumPy's state as its tuple with an array, Python's as its tuple
     restore_rng_state(last["rng"])
     older = dict(last, rng={"python": random.getstate(), "numpy": np.random.get_state(), "torch": last["rng"]["torch"]})
