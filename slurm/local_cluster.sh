@@ -35,12 +35,19 @@ declare -A PIDFILE=(
 log() { printf '%7.2fs  %s\n' "$(( ${EPOCHREALTIME/./} - START_US ))e-6" "$*"; }
 die() { echo "local_cluster.sh: error: $*" >&2; exit 1; }
 
+# alive NAME PID: process PID runs under the name NAME. A daemon killed a moment ago lingers as a zombie (state Z)
+# until it is reaped: that is not running.
+alive() {
+    [[ -n "$2" && "$(cat "/proc/$2/comm" 2>/dev/null)" == "$1" ]] \
+        && [[ "$(cut -d' ' -f3 "/proc/$2/stat" 2>/dev/null)" != Z ]]
+}
+
 # The pid of daemon $1 if it is running (pid file present and that process has the daemon's name), else nothing.
 running_pid() {
     local name="$1" pid
     [[ -r "${PIDFILE[$name]}" ]] || return 0
     pid="$(tr -dc '0-9' < "${PIDFILE[$name]}")"
-    [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] && echo "$pid"
+    alive "$name" "$pid" && echo "$pid"
     return 0
 }
 
@@ -49,7 +56,7 @@ recorded_pid() {
     local name="$1" pid
     [[ -r "$DAEMONS_FILE" ]] || return 0
     pid="$(awk -v n="$name" '$1 == n { print $2 }' "$DAEMONS_FILE")"
-    [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] && echo "$pid"
+    alive "$name" "$pid" && echo "$pid"
     return 0
 }
 
@@ -63,7 +70,7 @@ prune_records() {
     [[ -s "$DAEMONS_FILE" ]] || return 0
     local name pid kept=""
     while read -r name pid; do
-        [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] && kept+="$name $pid"$'\n'
+        alive "$name" "$pid" && kept+="$name $pid"$'\n'
     done < "$DAEMONS_FILE"
     printf '%s' "$kept" > "$DAEMONS_FILE"
 }
@@ -210,7 +217,9 @@ start() {
                       GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
     start_daemon slurmdbd slurmdbd
     wait_until "slurmdbd" /var/log/slurm/slurmdbd.log slurmdbd_listens
-    start_daemon slurmctld slurmctld
+    # -c: a controller that was not running starts with an empty queue. Jobs recorded by an earlier boot have no
+    # processes left; recovered as running, they would hold the node (state 'mixed') until someone cancels them.
+    start_daemon slurmctld slurmctld -c
     wait_until "slurmctld" /var/log/slurm/slurmctld.log slurmctld_up
     start_daemon slurmd slurmd
     wait_for_idle_node
@@ -245,7 +254,7 @@ stop() {
         [[ -n "$pid" ]] || continue
         kill -TERM "$pid"
         local deadline=$(( ${EPOCHREALTIME/./} + TIMEOUT_S * 1000000 ))
-        while [[ -d "/proc/$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]]; do
+        while alive "$name" "$pid"; do
             if (( ${EPOCHREALTIME/./} > deadline )); then
                 log "$name (pid $pid) ignored SIGTERM for ${TIMEOUT_S} s: sending SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true

@@ -95,3 +95,50 @@ def blocked(tmp_path):
         return (blocker if kind == "file" else blocker / name), blocker
 
     return make
+
+
+def _stop_run_after(epochs: int, monkeypatch) -> None:
+    """Make ``Run`` stop, as if killed, once ``epochs`` epochs are complete (and saved)."""
+    from bench.runs.training import Run
+
+    original = Run._epoch
+
+    def epoch(self, *args, **kwargs):
+        state = original(self, *args, **kwargs)
+        if state["epoch"] == epochs:
+            raise KeyboardInterrupt("simulated kill")
+        return state
+
+    monkeypatch.setattr(Run, "_epoch", epoch)
+
+
+@pytest.fixture
+def stop_run_after():
+    """``stop_run_after(epochs, monkeypatch)``: see :func:`_stop_run_after` (a patch scoped by the caller)."""
+    return _stop_run_after
+
+
+def _files_under(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture
+def files_under():
+    """``files_under(folder)``: every path below ``folder``, relative and sorted (to see that nothing was written)."""
+    return _files_under
+
+
+@pytest.fixture
+def cli_fails(capsys):
+    """``cli_fails(argv, message)``: ``python -m bench ARGV`` exits 2 with one error line holding ``message``, no
+    traceback and no result table."""
+    from bench.cli import main
+
+    def check(argv, message):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("error: ") and message in captured.err, captured.err
+        assert "Traceback" not in captured.err and "|" not in captured.out
+
+    return check
+

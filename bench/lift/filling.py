@@ -32,7 +32,7 @@ def missing_mask(keypoints: np.ndarray, scores: np.ndarray, threshold: float = D
 
 def outside_count(track: Track, threshold: float = DEFAULT_THRESHOLD) -> int:
     """How many of a track's keypoints scored >= ``threshold`` are missing only for lying far outside the image."""
-    scored = np.isfinite(track.keypoints).all(axis=-1) & (track.scores >= threshold)
+    scored = usable_mask(track.keypoints, track.scores, threshold)
     return int((scored & outside_image(track.keypoints, track.image_size)).sum())
 
 

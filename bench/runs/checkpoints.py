@@ -19,7 +19,7 @@ from baselines.base import Lifter
 from bench.errors import CheckpointError
 from bench.io import atomic_path
 from bench.runs import config as cfg
-from bench.runs.lifters import build_from_config
+from bench.runs.lifters import build_from_config, is_part_based
 from bench.skeleton import NUM_JOINTS, NUM_KEYPOINTS
 
 TRUST_HINT = ("pass --trust-checkpoint to load it anyway, only if you trust where the file came from (a file that "
@@ -70,8 +70,10 @@ def _unreadable(path: Path, size: int, error: Exception) -> CheckpointError:
 
 
 def model_name(config: dict) -> str:
-    """How checkpoints name the model they hold, e.g. ``pafuse`` or ``mixste (part-based)``."""
-    return config["model"] + (" (part-based)" if config["part_based"] and config["model"] != "pafuse" else "")
+    """How checkpoints name the model they hold, e.g. ``pafuse`` or ``mixste (part-based)`` (a lifter that is
+    part-based by itself needs no mark)."""
+    wrapped = config["part_based"] and not is_part_based(config["model"])
+    return config["model"] + (" (part-based)" if wrapped else "")
 
 
 def check_weights(lifter: torch.nn.Module, checkpoint, path: Path, expected_name: str | None = None) -> dict:
@@ -102,15 +104,6 @@ def check_weights(lifter: torch.nn.Module, checkpoint, path: Path, expected_name
         raise CheckpointError(head + (f": does not match the model: {keys}" if missing or unexpected or shapes
                                       else ""))
     return state
-
-
-def load_weights(lifter: torch.nn.Module, path: Path, device: torch.device, trust: bool = False,
-                 expected_name: str | None = None) -> int:
-    """Load ``path`` strictly into ``lifter`` and return its epoch; the error lists missing, unexpected and
-    mis-shaped keys, or names both models when the file says it holds another one."""
-    checkpoint = read_checkpoint(path, device, trust)
-    lifter.load_state_dict(check_weights(lifter, checkpoint, path, expected_name))
-    return int(checkpoint.get("epoch", -1))
 
 
 def load_model(run: str | Path | None = None, checkpoint: str | Path | None = None,

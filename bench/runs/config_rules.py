@@ -34,7 +34,8 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def is_finite_number(value) -> bool:
+    """An int or float (not a bool) that is neither NaN nor infinite."""
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
@@ -49,7 +50,7 @@ def integer(low: int, high: int | None = None, null: bool = False) -> Rule:
 
 def number(low: float, above: bool = False, high: float | None = None, null: bool = False) -> Rule:
     words = f"a number {'>' if above else '>='} {low:g}" + ("" if high is None else f" and <= {high:g}")
-    return _or_null(Rule(words, lambda v: _is_number(v) and (v > low if above else v >= low)
+    return _or_null(Rule(words, lambda v: is_finite_number(v) and (v > low if above else v >= low)
                          and (high is None or v <= high)), null)
 
 

@@ -11,7 +11,6 @@ number generator states included: :func:`plain_rng_state` and :func:`restore_rng
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
@@ -32,18 +31,10 @@ RECORD_FIELDS = ("run_id", "model", "metrics", "training")
 """Top-level entries every record has, besides complete metrics."""
 
 
-def record_problem(path: Path, pairs: list[str] | None = None) -> str | None:
-    """What makes ``path`` (a ``record.json``) not a finished run's record: None when it is complete or absent.
-
-    A complete record parses as JSON and holds, for each (H, K) pair (at least ``pairs``, when given), every
-    estimator's WB, PB, Body, Face and Hands as numbers.
-    """
-    return read_record(path, pairs)[1]
-
-
 def read_record(path: Path, pairs: list[str] | None = None) -> tuple[dict | None, str | None]:
     """``(record, None)`` for a complete record, ``(None, problem)`` for an incomplete one, ``(None, None)`` for
-    none."""
+    none. A complete record parses as JSON and holds, for each (H, K) pair (at least ``pairs``, when given), every
+    estimator's WB, PB, Body, Face and Hands as numbers."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -140,11 +131,6 @@ def restore_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def is_finite(value) -> bool:
-    """A real number that is neither NaN nor infinite."""
-    return _is_number(value) and math.isfinite(value)
-
-
 class Damaged(Exception):
     """Run files that a run cannot go on from: the error to raise (``kind``), and the damaged files."""
 
@@ -193,15 +179,17 @@ def load_last(path: Path, lifter, optimizer: torch.optim.Optimizer, run_id: str,
     return state
 
 
-def best_problem(path: Path, lifter, epoch: int, model_name: str, trust: bool = False) -> str | None:
-    """What keeps ``path`` (``best.pt``) from being the selected ``epoch`` of ``lifter``'s run; None if nothing."""
+def read_best(path: Path, lifter, epoch: int, model_name: str, trust: bool = False) -> dict:
+    """The weights in ``path`` (``best.pt``), checked to be the selected ``epoch`` of ``lifter``'s run.
+
+    Raises:
+        CheckpointError: naming what keeps the file from being that: missing, unreadable, another model's, or
+            another epoch's.
+    """
     if not path.exists():
-        return f"{path}: missing"
-    try:
-        checkpoint = read_checkpoint(path, next(lifter.parameters()).device, trust)
-        check_weights(lifter, checkpoint, path, model_name)
-    except CheckpointError as error:
-        return str(error)
+        raise CheckpointError(f"{path}: missing")
+    checkpoint = read_checkpoint(path, next(lifter.parameters()).device, trust)
+    weights = check_weights(lifter, checkpoint, path, model_name)
     if checkpoint.get("epoch") != epoch:
-        return f"{path}: holds epoch {checkpoint.get('epoch')}, but last.pt selected epoch {epoch}"
-    return None
+        raise CheckpointError(f"{path}: holds epoch {checkpoint.get('epoch')}, but last.pt selected epoch {epoch}")
+    return weights

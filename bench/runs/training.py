@@ -33,7 +33,8 @@ from bench.data.windows import TestWindows, TrainWindows, WindowSpec
 from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
 from bench.io import save_text
 from bench.runs import config as cfg
-from bench.runs.checkpoints import check_weights, model_name, read_checkpoint, save_checkpoint
+from bench.runs.checkpoints import model_name, save_checkpoint
+from bench.runs.config_rules import is_finite_number
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
@@ -41,12 +42,11 @@ from bench.runs.records import data_source, write_record
 from bench.runs.state import (
     RESTART_HINT,
     Damaged,
-    best_problem,
     fresh_state,
-    is_finite,
     load_last,
     move_aside,
     plain_rng_state,
+    read_best,
     read_record,
     remove_stale_temp_files,
 )
@@ -198,9 +198,11 @@ class Run:
         best_epoch, best = state["best_epoch"], self.folder / "best.pt"
         if best_epoch is None:
             return
-        problem = best_problem(best, lifter, best_epoch, self.model_name, self.trust_checkpoint)
-        if problem is None:
+        try:
+            read_best(best, lifter, best_epoch, self.model_name, self.trust_checkpoint)
             return
+        except CheckpointError as error:
+            problem = str(error)
         if best_epoch == state["epoch"]:
             if best.exists():
                 log.warning("%s: moved aside to %s", problem, move_aside(best).name)
@@ -232,9 +234,9 @@ class Run:
         # --plot-curves).
         entry = {"epoch": epoch + 1, "loss": loss, "validation_wb": val, "seconds": round(seconds, 3), "steps": steps}
         state = dict(state, epoch=epoch + 1, seconds=seconds, history=state["history"] + [entry])
-        if val is not None and not is_finite(val):
+        if val is not None and not is_finite_number(val):
             log.warning("epoch %d: validation WB is %s, not finite: this epoch is never selected", epoch + 1, val)
-        improved = val is not None and is_finite(val) and (state["best"] is None or val < state["best"])
+        improved = val is not None and is_finite_number(val) and (state["best"] is None or val < state["best"])
         if improved or validation is None:
             state.update(best=val, best_epoch=epoch + 1)
         # last.pt first: killed between the two writes, last.pt names its own epoch as selected and best.pt is
@@ -297,12 +299,8 @@ class Run:
             values = ", ".join(str(h["validation_wb"]) for h in state["history"])
             raise TrainingError(f"{self.folder}: no epoch had a finite validation WB ({values}), so none can be "
                                 f"selected and no record was written; last.pt keeps epoch {state['epoch']}")
-        best = self.folder / "best.pt"
-        checkpoint = read_checkpoint(best, self.device, self.trust_checkpoint)
-        lifter.load_state_dict(check_weights(lifter, checkpoint, best, self.model_name))
-        if checkpoint.get("epoch") != state["best_epoch"]:
-            raise RunStateError(f"{best}: holds epoch {checkpoint.get('epoch')}, but epoch {state['best_epoch']} "
-                                f"was selected; {RESTART_HINT}")
+        lifter.load_state_dict(read_best(self.folder / "best.pt", lifter, state["best_epoch"], self.model_name,
+                                         self.trust_checkpoint))
         log.info("evaluating epoch %d on %s", state["best_epoch"], ", ".join(SPLITS["test"]))
         eval_cfg = self.config["eval"]
         metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],

@@ -51,3 +51,20 @@ def test_stop_without_records_stops_nothing(slurm, tmp_path):
     assert result.returncode == 0 and "nothing to stop" in result.stdout
     assert _slurmctld_pid() == before and "is UP" in subprocess.run(["scontrol", "ping"], capture_output=True,
                                                                      text=True).stdout
+
+
+def test_start_after_a_crash_forgets_the_dead_jobs(slurm):
+    """The daemons die with a job running (a machine restored from a snapshot looks the same). A start brings the
+    node back idle with an empty queue instead of waiting on a job whose processes are gone."""
+    submitted = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 600"],
+                               capture_output=True, text=True, check=True)
+    job = submitted.stdout.strip()
+    subprocess.run(["pkill", "-KILL", "-x", "slurmctld"], check=True)
+    subprocess.run(["pkill", "-KILL", "-x", "slurmd"], check=True)
+    result = _script("start")
+    assert result.returncode == 0, result.stderr
+    assert "slurmctld started" in result.stdout and "idle: local SLURM ready" in result.stdout
+    queue = subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True, check=True).stdout
+    assert job not in queue.split()
+    state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, check=True).stdout.strip()
+    assert state == "idle"

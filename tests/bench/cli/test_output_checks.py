@@ -11,17 +11,6 @@ from bench.cli import main
 from bench.runs.training import Run
 
 
-def _listing(root):
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-def _fails(argv, capsys, message):
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("error: ") and message in captured.err, captured.err
-    assert "Traceback" not in captured.err
-
-
 @pytest.fixture
 def no_work(monkeypatch):
     def fail(*args, **kwargs):
@@ -47,14 +36,14 @@ def _paths(tmp_path):
     (["report", "--plot"], "file"),
     (["data", "stats", "--plot"], "file"),
 ])
-def test_wrong_kind_of_output_path(command, kind, tmp_path, capsys, no_work):
+def test_wrong_kind_of_output_path(command, kind, tmp_path, no_work, cli_fails, files_under):
     file, folder = _paths(tmp_path)
     if kind == "folder":
-        _fails([*command, str(file)], capsys, f"{file}: expected a folder to write into, found a file")
-        _fails([*command, str(file / "below")], capsys, f"{file / 'below'}: cannot be created: {file} is a file")
+        cli_fails([*command, str(file)], f"{file}: expected a folder to write into, found a file")
+        cli_fails([*command, str(file / "below")], f"{file / 'below'}: cannot be created: {file} is a file")
     else:
-        _fails([*command, str(folder)], capsys, f"{folder}: expected a file to write, found a folder")
-    assert _listing(tmp_path) == ["a-file", "a-folder"]
+        cli_fails([*command, str(folder)], f"{folder}: expected a file to write, found a folder")
+    assert files_under(tmp_path) == ["a-file", "a-folder"]
 
 
 @pytest.mark.parametrize("command, name", [
@@ -64,23 +53,23 @@ def test_wrong_kind_of_output_path(command, kind, tmp_path, capsys, no_work):
     (["report", "--plot"], "parts.png"),
     (["data", "stats", "--plot"], "gaps.png"),
 ])
-def test_read_only_output_folder(command, name, read_only_folder, capsys, no_work):
+def test_read_only_output_folder(command, name, read_only_folder, no_work, cli_fails, files_under):
     target = read_only_folder / name
-    _fails([*command, str(target)], capsys, f"{target}: cannot write into {read_only_folder} (")
-    assert _listing(read_only_folder) == []
+    cli_fails([*command, str(target)], f"{target}: cannot write into {read_only_folder} (")
+    assert files_under(read_only_folder) == []
 
 
-def test_full_disk_is_found_before_the_work(tmp_path, capsys, monkeypatch, no_work):
+def test_full_disk_is_found_before_the_work(tmp_path, monkeypatch, no_work, cli_fails, files_under):
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    _fails(["report", "--out", str(tmp_path / "table.md")], capsys,
-           f"{tmp_path / 'table.md'}: cannot write into {tmp_path} (No space left on device)")
-    assert _listing(tmp_path) == []
+    cli_fails(["report", "--out", str(tmp_path / "table.md")],
+              f"{tmp_path / 'table.md'}: cannot write into {tmp_path} (No space left on device)")
+    assert files_under(tmp_path) == []
 
 
-def test_a_write_that_fails_late_is_an_error_without_a_traceback(tmp_path, capsys, monkeypatch):
+def test_a_write_that_fails_late_is_an_error_without_a_traceback(tmp_path, monkeypatch, cli_fails):
     import bench.io
 
     def full(path, text):
@@ -88,8 +77,8 @@ def test_a_write_that_fails_late_is_an_error_without_a_traceback(tmp_path, capsy
 
     (tmp_path / "runs").mkdir()
     monkeypatch.setattr(bench.io, "save_text", full)   # the disk filled up after the check
-    _fails(["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "table.md")], capsys,
-           f"error: [Errno 28] No space left on device: '{tmp_path / 'table.md'}'")
+    cli_fails(["report", "--results", str(tmp_path / "runs"), "--out", str(tmp_path / "table.md")],
+              f"error: [Errno 28] No space left on device: '{tmp_path / 'table.md'}'")
 
 
 def test_a_finished_run_in_a_read_only_folder_is_still_shown(tiny_data, tmp_path, lock_folder, capsys):

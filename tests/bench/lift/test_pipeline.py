@@ -16,7 +16,7 @@ from bench.data.windows import TestWindows, WindowSpec
 from bench.lift.aggregation import aggregate, fit_weak_perspective
 from bench.lift.pipeline import drop_pelvis, lift_file, model_input, predict_clip
 from bench.runs import config as cfg
-from bench.runs.checkpoints import load_weights
+from bench.runs.checkpoints import check_weights, read_checkpoint
 from bench.runs.evaluation import predict_frames
 from bench.runs.lifters import build_from_config
 from bench.runs.training import Run
@@ -119,7 +119,7 @@ def eval_path(run, sequence, flip_test: bool) -> np.ndarray:
     """What `bench eval` predicts for a sequence: (T, 133, 3) root-relative metres."""
     config = cfg.load_yaml(run / "config.yaml")
     lifter = build_from_config(config)
-    load_weights(lifter, run / "best.pt", torch.device("cpu"))
+    lifter.load_state_dict(check_weights(lifter, read_checkpoint(run / "best.pt"), run / "best.pt"))
     lifter.eval()
     windows = TestWindows([sequence], WindowSpec.for_lifter(lifter))
     outputs = list(predict_frames(lifter, windows, hypotheses=1, steps=1, flip_test=flip_test, batch_size=8,

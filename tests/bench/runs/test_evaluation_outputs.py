@@ -24,47 +24,37 @@ def no_evaluation(monkeypatch):
                                                                           "be saved"))
 
 
-def _listing(folder):
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-
-
-def _fails(argv, capsys, message):
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.err.startswith("error: ") and message in captured.err, captured.err
-    assert "Traceback" not in captured.err and "|" not in captured.out   # no result table printed
-
-
-def test_evaluations_is_a_file(finished_run, tmp_path, capsys, no_evaluation):
+def test_evaluations_is_a_file(finished_run, tmp_path, no_evaluation, cli_fails):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     (run / "evaluations").write_text("not a folder")
-    _fails(["eval", "--run", str(run)], capsys, f"{run / 'evaluations'}: expected a folder to write into, found a file")
+    cli_fails(["eval", "--run", str(run)], f"{run / 'evaluations'}: expected a folder to write into, found a file")
     assert (run / "evaluations").read_text() == "not a folder"
 
 
-def test_read_only_run_folder(finished_run, tmp_path, capsys, lock_folder, no_evaluation):
+def test_read_only_run_folder(finished_run, tmp_path, lock_folder, no_evaluation, cli_fails, files_under):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     lock_folder(run)
-    before = _listing(run)
-    _fails(["eval", "--run", str(run)], capsys, f"{run / 'evaluations'}: cannot write into {run} (")
-    assert _listing(run) == before
+    before = files_under(run)
+    cli_fails(["eval", "--run", str(run)], f"{run / 'evaluations'}: cannot write into {run} (")
+    assert files_under(run) == before
 
 
 @pytest.mark.parametrize("case, message", [
     ("folder", "{export}: expected a file to write, found a folder"),
     ("under_a_file", "{export}: cannot be created: {blocker} is a file, not a folder"),
 ])
-def test_export_path_that_cannot_be_written(finished_run, capsys, no_evaluation, blocked, case, message):
+def test_export_path_that_cannot_be_written(finished_run, no_evaluation, blocked, case, message, cli_fails,
+                                            files_under):
     export, blocker = blocked(case, "predictions.json")
-    before = _listing(finished_run)
-    _fails(["eval", "--run", str(finished_run), "--export-h3wb", str(export)], capsys,
-           message.format(export=export, blocker=blocker))
-    assert _listing(finished_run) == before
+    before = files_under(finished_run)
+    cli_fails(["eval", "--run", str(finished_run), "--export-h3wb", str(export)],
+              message.format(export=export, blocker=blocker))
+    assert files_under(finished_run) == before
 
 
-def test_eval_on_cuda_without_a_gpu(finished_run, capsys, monkeypatch, no_evaluation):
+def test_eval_on_cuda_without_a_gpu(finished_run, monkeypatch, no_evaluation, cli_fails):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    _fails(["eval", "--run", str(finished_run), "--device", "cuda"], capsys,
-           "device: 'cuda' asks for a GPU, but torch.cuda.is_available() is false")
+    cli_fails(["eval", "--run", str(finished_run), "--device", "cuda"],
+              "device: 'cuda' asks for a GPU, but torch.cuda.is_available() is false")

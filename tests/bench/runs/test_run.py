@@ -62,25 +62,14 @@ def test_every_lifter_trains_one_epoch_and_writes_a_valid_record(model, part_bas
     assert len(record["data"]["fingerprint"]) == 16
 
 
-def _interrupting(stop_after: int, monkeypatch):
-    """Make Run stop (as if killed) once ``stop_after`` epochs are complete."""
-    original = Run._epoch
 
-    def epoch(self, *args, **kwargs):
-        state = original(self, *args, **kwargs)
-        if state["epoch"] == stop_after:
-            raise KeyboardInterrupt("simulated kill")
-        return state
-
-    monkeypatch.setattr(Run, "_epoch", epoch)
-
-
-def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, tiny_args, tmp_path, monkeypatch):
+def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, tiny_args, tmp_path, monkeypatch,
+                                                                   stop_run_after):
     config = _config(tiny_data, tiny_args, "d3dp", train={"epochs": 3},
                      eval={"hypotheses_steps": [[2, 2]]})
     whole = Run(config, out=tmp_path / "whole")()
     with monkeypatch.context() as patch:
-        _interrupting(1, patch)
+        stop_run_after(1, patch)
         with pytest.raises(KeyboardInterrupt):
             Run(config, out=tmp_path / "cut")()
     folder = tmp_path / "cut" / whole["run_id"]

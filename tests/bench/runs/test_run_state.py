@@ -32,22 +32,10 @@ def _folder(argv):
     return build_parser().parse_args(argv).out / cfg.run_id(config)
 
 
-def _stop_after(epochs: int, monkeypatch):
-    """Make Run stop (as if killed) once ``epochs`` epochs are complete."""
-    original = Run._epoch
 
-    def epoch(self, *args, **kwargs):
-        state = original(self, *args, **kwargs)
-        if state["epoch"] == epochs:
-            raise KeyboardInterrupt("simulated kill")
-        return state
-
-    monkeypatch.setattr(Run, "_epoch", epoch)
-
-
-def _interrupted(argv, epochs_done, monkeypatch):
+def _interrupted(argv, epochs_done, monkeypatch, stop_run_after):
     with monkeypatch.context() as patch:
-        _stop_after(epochs_done, patch)
+        stop_run_after(epochs_done, patch)
         with pytest.raises(KeyboardInterrupt):
             main(argv)
     return _folder(argv)
@@ -136,9 +124,9 @@ def _damage(path, how: str):
     ("foreign", "not a readable checkpoint (24 bytes: truncated, or not written by torch.save"),
 ])
 def test_a_damaged_last_pt_is_named_and_restart_starts_over(how, problem, tiny_data, tiny_args, tmp_path,
-                                                            monkeypatch, capsys):
+                                                            monkeypatch, capsys, stop_run_after):
     argv = _argv(tiny_data, tiny_args, tmp_path / "runs", "videopose", 2)
-    folder = _interrupted(argv, 1, monkeypatch)
+    folder = _interrupted(argv, 1, monkeypatch, stop_run_after)
     _damage(folder / "last.pt", how)
     for _ in range(2):   # the same command explains the same way every time
         assert main(argv) == 2
@@ -159,11 +147,11 @@ def test_a_damaged_last_pt_is_named_and_restart_starts_over(how, problem, tiny_d
 
 
 def test_a_checkpoint_of_another_model_is_refused_with_both_names(tiny_data, tiny_args, tmp_path, monkeypatch,
-                                                                   capsys):
+                                                                   capsys, stop_run_after):
     mixste = _argv(tiny_data, tiny_args, tmp_path, "mixste", 1)
     assert main(mixste) == 0
     argv = _argv(tiny_data, tiny_args, tmp_path, "videopose", 2)
-    folder = _interrupted(argv, 1, monkeypatch)
+    folder = _interrupted(argv, 1, monkeypatch, stop_run_after)
     (folder / "last.pt").write_bytes((_folder(mixste) / "last.pt").read_bytes())
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -263,9 +251,10 @@ def test_run_on_an_incomplete_record_raises_run_state_error(tiny_data, tiny_args
 
 # --- 4. stale temporary files ---------------------------------------------------------------------------------------
 
-def test_a_run_start_removes_temporary_files_a_killed_attempt_left(tiny_data, tiny_args, tmp_path, monkeypatch):
+def test_a_run_start_removes_temporary_files_a_killed_attempt_left(tiny_data, tiny_args, tmp_path, monkeypatch,
+                                                                   stop_run_after):
     argv = _argv(tiny_data, tiny_args, tmp_path, "videopose", 2)
-    folder = _interrupted(argv, 1, monkeypatch)
+    folder = _interrupted(argv, 1, monkeypatch, stop_run_after)
     (folder / ".last.pt.k1ll3d_a.tmp").write_bytes(b"\0" * 213_000)   # a half-written last.pt
     (folder / ".record.json.x9y8z7.tmp").write_text('{"run_id"')
     assert main(argv) == 0

@@ -15,7 +15,6 @@ from bench.cli.run import flags_to_config
 from bench.runs import config as cfg
 from bench.runs.checkpoints import read_checkpoint
 from bench.runs.state import plain_rng_state, restore_rng_state
-from bench.runs.training import Run
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -53,33 +52,27 @@ def finished(tiny_data, tiny_args, tmp_path):
     return _folder(argv)
 
 
-def test_the_crafted_file_would_run_code_without_weights_only(tmp_path):
+def test_the_crafted_file_would_run_code_without_weights_only(tmp_path, stop_run_after):
     marker = tmp_path / "marker"
     _craft(tmp_path / "evil.pt", marker, {})
     torch.load(tmp_path / "evil.pt", weights_only=False)
     assert marker.read_text() == "code ran"   # so the refusals below are what keeps it from running
 
 
-def _stopped_after_one_epoch(argv, folder, monkeypatch) -> dict:
+def _stopped_after_one_epoch(argv, folder, monkeypatch, stop_run_after) -> dict:
     """Run ``argv`` until its first epoch is saved, stop it there as a kill would, and return its last.pt."""
-    original = Run._epoch
-
-    def stop(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        raise KeyboardInterrupt("simulated kill")
-
     with monkeypatch.context() as patch:
-        patch.setattr(Run, "_epoch", stop)
+        stop_run_after(1, patch)
         with pytest.raises(KeyboardInterrupt):
             main(argv)
     return torch.load(folder / "last.pt", weights_only=True)
 
 
 def test_bench_run_refuses_a_crafted_last_pt_and_runs_none_of_its_code(tiny_data, tiny_args, tmp_path, monkeypatch,
-                                                                        capsys):
+                                                                        capsys, stop_run_after):
     argv = _argv(tiny_data, tiny_args, tmp_path / "runs", 2)
     folder = _folder(argv)
-    last = _stopped_after_one_epoch(argv, folder, monkeypatch)
+    last = _stopped_after_one_epoch(argv, folder, monkeypatch, stop_run_after)
     marker = tmp_path / "marker"
     _craft(folder / "last.pt", marker, last["model"])
     assert main(argv) == 2
@@ -113,10 +106,10 @@ def test_trust_checkpoint_loads_a_file_that_needs_more(finished, tmp_path, capsy
 
 
 def test_a_last_pt_of_the_older_format_resumes_exactly_when_trusted(tiny_data, tiny_args, tmp_path, monkeypatch,
-                                                                     capsys):
+                                                                     capsys, stop_run_after):
     argv = _argv(tiny_data, tiny_args, tmp_path / "runs", 2)
     folder = _folder(argv)
-    last = _stopped_after_one_epoch(argv, folder, monkeypatch)
+    last = _stopped_after_one_epoch(argv, folder, monkeypatch, stop_run_after)
     # as earlier versions saved it: NumPy's state as its tuple with an array, Python's as its tuple
     restore_rng_state(last["rng"])
     older = dict(last, rng={"python": random.getstate(), "numpy": np.random.get_state(), "torch": last["rng"]["torch"]})
