@@ -141,4 +141,3 @@ def cli_fails(capsys):
         assert "Traceback" not in captured.err and "|" not in captured.out
 
     return check
-

@@ -299,8 +299,12 @@ class Run:
             values = ", ".join(str(h["validation_wb"]) for h in state["history"])
             raise TrainingError(f"{self.folder}: no epoch had a finite validation WB ({values}), so none can be "
                                 f"selected and no record was written; last.pt keeps epoch {state['epoch']}")
-        lifter.load_state_dict(read_best(self.folder / "best.pt", lifter, state["best_epoch"], self.model_name,
-                                         self.trust_checkpoint))
+        try:
+            weights = read_best(self.folder / "best.pt", lifter, state["best_epoch"], self.model_name,
+                                self.trust_checkpoint)
+        except CheckpointError as error:   # changed under a running run: only a restart mends it
+            raise RunStateError(f"{error}; {RESTART_HINT}") from error
+        lifter.load_state_dict(weights)
         log.info("evaluating epoch %d on %s", state["best_epoch"], ", ".join(SPLITS["test"]))
         eval_cfg = self.config["eval"]
         metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],

@@ -62,7 +62,6 @@ def test_every_lifter_trains_one_epoch_and_writes_a_valid_record(model, part_bas
     assert len(record["data"]["fingerprint"]) == 16
 
 
-
 def test_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, tiny_args, tmp_path, monkeypatch,
                                                                    stop_run_after):
     config = _config(tiny_data, tiny_args, "d3dp", train={"epochs": 3},

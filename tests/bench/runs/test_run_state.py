@@ -32,7 +32,6 @@ def _folder(argv):
     return build_parser().parse_args(argv).out / cfg.run_id(config)
 
 
-
 def _interrupted(argv, epochs_done, monkeypatch, stop_run_after):
     with monkeypatch.context() as patch:
         stop_run_after(epochs_done, patch)

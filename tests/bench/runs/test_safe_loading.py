@@ -52,7 +52,7 @@ def finished(tiny_data, tiny_args, tmp_path):
     return _folder(argv)
 
 
-def test_the_crafted_file_would_run_code_without_weights_only(tmp_path, stop_run_after):
+def test_the_crafted_file_would_run_code_without_weights_only(tmp_path):
     marker = tmp_path / "marker"
     _craft(tmp_path / "evil.pt", marker, {})
     torch.load(tmp_path / "evil.pt", weights_only=False)
