@@ -34,7 +34,9 @@ DEFAULTS: dict = {
     "train": {"optimizer": "adamw", "lr": 1e-4, "lr_decay": 1.0, "weight_decay": 0.0, "amsgrad": False,
               "batch_size": 32, "epochs": 10, "flip_augment": True, "bn_momentum_start": None,
               "bn_momentum_end": None,
-              "stride": None},        # output frames between training windows; None: the lifter's output frames
+              "stride": None,         # output frames between training windows; None: the lifter's output frames
+              "schedule": "exponential", "warmup_steps": 0,   # bench/runs/schedule.py
+              "val_every": 1},        # validate every val_every-th epoch (and the last); only those can be selected
     "eval": {"protocol": "h3wb", "hypotheses_steps": [[1, 1]], "flip_test": True, "batch_size": 64},
     "seed": 0,
     "device": "cpu",

@@ -15,6 +15,7 @@ from bench.data.synthetic import SIZES
 from bench.errors import ConfigError
 from bench.metrics import PROTOCOLS
 from bench.runs.lifters import is_lifter
+from bench.runs.schedule import SCHEDULES
 from parts import ATTACH_MODES, HANDS_MODES, LOSSES, PART_TYPES, WIDTH_MODES
 from parts.losses import ERRORS
 
@@ -116,6 +117,9 @@ RULES: dict[str, Rule] = {
     "train.bn_momentum_start": number(0, above=True, high=1, null=True),
     "train.bn_momentum_end": number(0, above=True, high=1, null=True),
     "train.stride": integer(1, null=True),
+    "train.schedule": choice(*SCHEDULES),
+    "train.warmup_steps": integer(0),
+    "train.val_every": integer(1),
     "eval.protocol": choice(*PROTOCOLS),
     "eval.hypotheses_steps": Rule("a non-empty list of [hypotheses, steps] pairs of integers >= 1", _pairs),
     "eval.flip_test": boolean(),

@@ -50,6 +50,7 @@ from bench.runs.state import (
     read_record,
     remove_stale_temp_files,
 )
+from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.timing import EpochTimer
 
 VALIDATION_PAIR = (1, 1)
@@ -220,12 +221,13 @@ class Run:
 
     def _epoch(self, lifter, optimizer, train, validation, state, epoch, log) -> dict:
         train_cfg = self.config["train"]
-        _schedule(lifter, optimizer, train_cfg, epoch)
+        set_bn_momentum(lifter, train_cfg, epoch)
         start = time.perf_counter()
         timer = EpochTimer(self.device, enabled=log.isEnabledFor(logging.DEBUG))
         loss = self._train_epoch(lifter, optimizer, train, epoch, timer)
         with timer.phase("validation"):
-            val = self._validate(lifter, validation) if validation is not None else None
+            validates = validation is not None and _validates(train_cfg, epoch)
+            val = self._validate(lifter, validation) if validates else None
         log.debug("epoch %d time: %s", epoch + 1, timer.summary())
         seconds = state["seconds"] + time.perf_counter() - start
         steps = (state["history"][-1].get("steps", 0) if state["history"] else 0) + train.batch_count(
@@ -264,6 +266,7 @@ class Run:
                    desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         batches = iter(bar)
         for step in range(steps):
+            set_learning_rate(optimizer, learning_rate(self.config["train"], epoch * steps + step, steps))
             with timer.phase("data"):
                 x2d, y3d = next(batches)
                 x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
@@ -355,16 +358,9 @@ def _optimizer(lifter, train_cfg: dict) -> torch.optim.Optimizer:
     raise ConfigError(f"train.optimizer must be 'adam' or 'adamw', got {train_cfg['optimizer']!r}")
 
 
-def _schedule(lifter, optimizer, train_cfg: dict, epoch: int) -> None:
-    """Per-epoch learning-rate decay, and VideoPose's BatchNorm momentum decay when the recipe has one."""
-    for group in optimizer.param_groups:
-        group["lr"] = train_cfg["lr"] * train_cfg["lr_decay"] ** epoch
-    start, end = train_cfg["bn_momentum_start"], train_cfg["bn_momentum_end"]
-    if start and end:
-        momentum = start * (end / start) ** (epoch / train_cfg["epochs"])
-        for module in lifter.modules():
-            if hasattr(module, "set_bn_momentum"):
-                module.set_bn_momentum(momentum)
+def _validates(train_cfg: dict, epoch: int) -> bool:
+    """Whether epoch ``epoch`` (from 0) is validated: every ``val_every``-th, and always the last."""
+    return (epoch + 1) % train_cfg["val_every"] == 0 or epoch + 1 == train_cfg["epochs"]
 
 
 def _seed_everything(seed: int) -> None:

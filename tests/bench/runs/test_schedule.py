@@ -1,0 +1,77 @@
+"""Learning-rate schedules (exponential per epoch, cosine per step, linear warm-up) and validating every few epochs."""
+import math
+
+import pytest
+import torch
+
+from bench.errors import ConfigError
+from bench.runs import config as cfg
+from bench.runs import training
+from bench.runs.schedule import learning_rate
+from bench.runs.training import Run
+
+
+def _train(**keys):
+    return {**cfg.DEFAULTS["train"], "lr": 1e-3, "epochs": 4, **keys}
+
+
+def test_exponential_is_constant_within_an_epoch_and_decays_per_epoch():
+    train = _train(lr_decay=0.5)
+    assert [learning_rate(train, step, steps_per_epoch=3) for step in range(7)] == pytest.approx(
+        [1e-3] * 3 + [5e-4] * 3 + [2.5e-4])
+
+
+def test_cosine_falls_from_lr_to_zero_over_the_whole_run_and_ignores_lr_decay():
+    train = _train(schedule="cosine", lr_decay=0.5)
+    rates = [learning_rate(train, step, steps_per_epoch=10) for step in range(41)]
+    assert rates[0] == pytest.approx(1e-3) and rates[20] == pytest.approx(5e-4) and rates[40] == pytest.approx(0.0)
+    assert rates[10] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize("schedule", ["exponential", "cosine"])
+def test_warmup_ramps_linearly_then_hands_over_to_the_schedule(schedule):
+    train = _train(schedule=schedule, warmup_steps=4)
+    plain = _train(schedule=schedule)
+    rates = [learning_rate(train, step, steps_per_epoch=10) for step in range(6)]
+    assert rates[:4] == pytest.approx([learning_rate(plain, s, 10) * (s + 1) / 4 for s in range(4)])
+    assert rates[4:] == pytest.approx([learning_rate(plain, s, 10) for s in (4, 5)])
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.schedule=linear", "train.schedule: expected one of 'exponential', 'cosine', found 'linear'"),
+    ("train.warmup_steps=-1", "train.warmup_steps: expected an integer >= 0, found -1"),
+    ("train.val_every=0", "train.val_every: expected an integer >= 1, found 0"),
+])
+def test_bad_schedule_keys_are_named(item, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.resolve(cfg.set_overrides(["model=mixste", item]))
+
+
+def test_the_optimizer_steps_at_the_scheduled_rates(tiny_data, tiny_args, tmp_path, monkeypatch):
+    seen = []
+    original = training.train_step
+
+    def spy(lifter, optimizer, *args, **kwargs):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return original(lifter, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", spy)
+    config = cfg.resolve({"model": "mixste", "data": str(tiny_data), "model_args": tiny_args["mixste"],
+                          "train": {"epochs": 2, "batch_size": 8, "lr": 1e-3, "schedule": "cosine",
+                                    "warmup_steps": 2}})
+    Run(config, out=tmp_path)()
+    steps = len(seen) // 2
+    assert seen == pytest.approx([learning_rate(config["train"], s, steps) for s in range(2 * steps)])
+    assert seen[0] == pytest.approx(5e-4) and seen[1] == pytest.approx(1e-3)
+
+
+def test_val_every_validates_those_epochs_and_the_last_and_selects_among_them(tiny_data, tiny_args, tmp_path):
+    config = cfg.resolve({"model": "mixste", "data": str(tiny_data), "model_args": tiny_args["mixste"],
+                          "train": {"epochs": 3, "batch_size": 32, "val_every": 2}})
+    record = Run(config, out=tmp_path)()
+    history = record["training"]["history"]
+    assert [h["validation_wb"] is None for h in history] == [True, False, False]
+    assert record["training"]["selected_epoch"] in (2, 3)
+    best = torch.load(tmp_path / record["run_id"] / "best.pt", weights_only=True)
+    assert best["epoch"] == record["training"]["selected_epoch"]
