@@ -39,6 +39,7 @@ from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
 from bench.runs.records import data_source, write_record
+from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.state import (
     RESTART_HINT,
     Damaged,
@@ -50,7 +51,6 @@ from bench.runs.state import (
     read_record,
     remove_stale_temp_files,
 )
-from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.timing import EpochTimer
 
 VALIDATION_PAIR = (1, 1)
