@@ -30,13 +30,14 @@ def test_an_epoch_reads_the_loss_once_and_averages_it_as_before(tiny_data, tiny_
         tensor.grad_fn is not None or tensor.dtype == torch.float64) or item(tensor))
     torch.manual_seed(1)
     timer = EpochTimer(torch.device("cpu"), enabled=False)
-    loss = Run(config, out=tmp_path)._train_epoch(lifter, torch.optim.AdamW(lifter.parameters()), windows, 0, timer)
+    lr = config["train"]["lr"]   # the loop sets every step's rate from the schedule; constant here
+    loss = Run(config, out=tmp_path)._train_epoch(lifter, torch.optim.AdamW(lifter.parameters(), lr), windows, 0, timer)
     assert sum(reads) == 1   # one read, after the last step
 
     # The same steps, reading every loss on the host as the loop used to: the same average, to the last bit.
     torch.manual_seed(1)
     reference.train()
-    optimizer, total, count = torch.optim.AdamW(reference.parameters()), 0.0, 0
+    optimizer, total, count = torch.optim.AdamW(reference.parameters(), lr), 0.0, 0
     for x2d, y3d in windows.batches(16, epoch=0):
         step_loss = reference.loss(x2d, y3d)
         optimizer.zero_grad(set_to_none=True)
