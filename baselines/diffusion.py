@@ -45,16 +45,29 @@ def cosine_beta_schedule(timesteps: int, s: float = 0.008) -> torch.Tensor:
 
 SCHEDULES: dict[str, Callable[[int], torch.Tensor]] = {"cosine": cosine_beta_schedule}
 
-BATCHED_DEVICE_TYPES = ("cuda",)
-"""Device types on which sampling defaults to one batched denoiser forward per step for all hypotheses and both
-flips; elsewhere (CPU) it defaults to one forward per hypothesis and flip, because on CPU batching did not reliably
-pay (the figures are in README, "Performance"; ``bench perf --compare sampler`` measures them) and it holds 2H times
-the activations. Both paths give the same samples."""
+SAMPLER_PATHS = ("together", "per-flip", "per-hypothesis")
+"""How a DDIM step calls the denoiser: ``together``, one forward for all H hypotheses and both flips (batch 2BH);
+``per-flip``, one forward per flip view with the H hypotheses batched (batch BH), the reference code's way;
+``per-hypothesis``, one forward per hypothesis and flip (batch B). All three give the same samples."""
+REFERENCE_SAMPLER = "per-flip"
+DEFAULT_SAMPLERS = {"cuda": "together", "cpu": "per-hypothesis"}
+"""The sampler path per device type, chosen from ``bench perf --compare sampler`` (README, "Performance"): on CPU a
+whole-body denoiser runs fastest one hypothesis at a time (its activations at batch H outgrow the caches), on CUDA
+one large batch keeps the device busy. A denoiser can override this per device type with a ``samplers`` attribute
+(the part-split denoiser does on CPU). Device types in neither use the reference's way."""
 
 
-def batched_by_default(device: torch.device | str) -> bool:
-    """Whether ``sample`` batches hypotheses and flips on ``device`` when not told (see ``BATCHED_DEVICE_TYPES``)."""
-    return torch.device(device).type in BATCHED_DEVICE_TYPES
+def default_sampler(device: torch.device | str, denoiser: nn.Module | None = None) -> str:
+    """The sampler path ``sample`` takes on ``device`` when not told: the denoiser's ``samplers`` entry for the device
+    type when it has one, else ``DEFAULT_SAMPLERS``'s, else ``REFERENCE_SAMPLER``."""
+    kind = torch.device(device).type
+    return getattr(denoiser, "samplers", {}).get(kind) or DEFAULT_SAMPLERS.get(kind, REFERENCE_SAMPLER)
+
+
+def _check_sampler(sampler: str) -> str:
+    if sampler not in SAMPLER_PATHS:
+        raise ValueError(f"unknown sampler path {sampler!r}; known: {', '.join(SAMPLER_PATHS)}")
+    return sampler
 
 
 def beta_schedule(name: str, timesteps: int) -> torch.Tensor:
@@ -77,19 +90,20 @@ class GaussianDiffusion(nn.Module):
         timesteps: T, the length of the forward chain.
         scale: signal-space factor applied to the data before noise is added.
         schedule: name of the beta schedule (see ``SCHEDULES``).
-        batched: the sampler path when ``sample`` is not told (see ``sample``); None: the faster one for the
-            device. An attribute, so that a benchmark can switch the path of a lifter it cannot reach into.
+        sampler: the sampler path (``SAMPLER_PATHS``) when ``sample`` is not told; None: ``default_sampler`` of the
+            input's device and the denoiser. An attribute, so that a benchmark can switch the path of a lifter it
+            cannot reach into.
     """
 
     def __init__(self, denoiser: nn.Module, *, timesteps: int = 1000, scale: float = 1.0, schedule: str = "cosine",
-                 batched: bool | None = None):
+                 sampler: str | None = None):
         super().__init__()
         if timesteps < 1 or scale <= 0:
             raise ValueError(f"GaussianDiffusion needs timesteps >= 1 and scale > 0, got {timesteps} and {scale}")
         self.denoiser = denoiser
         self.timesteps = timesteps
         self.scale = scale
-        self.batched = batched
+        self.sampler = sampler if sampler is None else _check_sampler(sampler)
         # Constants are derived in float64, where 1 - abar near t = 0 keeps its digits, then stored as float32.
         alphas_cumprod = torch.cumprod(1 - beta_schedule(schedule, timesteps), dim=0)
         constants = {
@@ -154,7 +168,7 @@ class GaussianDiffusion(nn.Module):
         return loss_fn(*self.training_pair(x2d, y3d, t=t, generator=generator))
 
     def denoise(self, x2d: torch.Tensor, x_t: torch.Tensor, t: int, flip_permutation: torch.Tensor | None = None,
-                batched: bool = True) -> torch.Tensor:
+                sampler: str = "together") -> torch.Tensor:
         """Clean estimate of every hypothesis of a signal-space state, with optional flip test-time augmentation.
 
         Args:
@@ -163,8 +177,7 @@ class GaussianDiffusion(nn.Module):
             t: the current step.
             flip_permutation: (J,) mirror permutation; when given, the estimate is the mean of the plain one and
                 the mirrored-back estimate on the mirrored condition and state.
-            batched: one denoiser forward for all hypotheses and both flips (True), or one per hypothesis and
-                flip, the reference's way (False).
+            sampler: how the denoiser is called (``SAMPLER_PATHS``); the same estimate every way.
 
         Returns:
             (B, H, N, J, 3) signal-space estimate of x0, clamped to +-1.1 scale.
@@ -175,8 +188,10 @@ class GaussianDiffusion(nn.Module):
         views = [(cond, x_in)]
         if flip_permutation is not None:
             views.append((flip_pose(cond, flip_permutation), flip_pose(x_in, flip_permutation)))
-        if batched:
+        if sampler == "together":
             outputs = self._forward_together(views, t).chunk(len(views))
+        elif sampler == "per-flip":
+            outputs = [self._forward_together([view], t) for view in views]
         else:
             outputs = [self._forward_apart(c, x, t) for c, x in views]
         x0 = outputs[0] if flip_permutation is None else (outputs[0] + flip_pose(outputs[1], flip_permutation)) / 2
@@ -211,7 +226,7 @@ class GaussianDiffusion(nn.Module):
     @torch.no_grad()
     def sample(self, x2d: torch.Tensor, *, hypotheses: int, steps: int, eta: float = 1.0,
                flip_permutation: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None, batched: bool | None = None,
+               noise: torch.Tensor | None = None, sampler: str | None = None,
                return_all_steps: bool = False) -> torch.Tensor:
         """Draw ``hypotheses`` 3D windows per 2D window with ``steps`` DDIM steps.
 
@@ -225,8 +240,8 @@ class GaussianDiffusion(nn.Module):
             noise: (K, B, H, N, J, 3) pre-drawn standard normal noise, in signal space: [0] is x_T and [k],
                 k >= 1, the z of the move from step k - 1 to step k. Lets H one-hypothesis calls reproduce one
                 H-hypothesis call.
-            batched: see ``denoise``; both give the same samples. None: the module's ``batched`` attribute, or
-                when that is None too, ``batched_by_default(x2d.device)``.
+            sampler: the path (``SAMPLER_PATHS``), all giving the same samples. None: the module's ``sampler``
+                attribute, or when that is None too, ``default_sampler(x2d.device, self.denoiser)``.
             return_all_steps: return every step's estimate, as the reference records them.
 
         Returns:
@@ -241,8 +256,7 @@ class GaussianDiffusion(nn.Module):
                              f"got {tuple(noise.shape)}")
         if flip_permutation is not None:
             flip_permutation = _check_permutation(flip_permutation, x2d)
-        if batched is None:
-            batched = batched_by_default(x2d.device) if self.batched is None else self.batched
+        sampler = _check_sampler(sampler or self.sampler or default_sampler(x2d.device, self.denoiser))
 
         def draw(k: int) -> torch.Tensor:
             if noise is not None:
@@ -252,7 +266,7 @@ class GaussianDiffusion(nn.Module):
         x_t = draw(0)
         estimates = []
         for k, (t, t_next) in enumerate(grid):
-            x0 = self.denoise(x2d, x_t, t, flip_permutation, batched)
+            x0 = self.denoise(x2d, x_t, t, flip_permutation, sampler)
             # Only the last estimate is kept unless asked: at B * H in the thousands each one is large.
             if return_all_steps or t_next < 0:
                 estimates.append(x0 / self.scale)

@@ -12,15 +12,13 @@ The same class is the denoiser of D3DP and PAFUSE: with ``in_features=5`` a toke
 from __future__ import annotations
 
 import math
-from functools import partial
 
-import numpy as np
 import torch
 from timm.layers import trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from baselines.base import Lifter
+from baselines.layers import layer_norm, transformer_blocks
 from baselines.registry import register_lifter
 
 
@@ -85,15 +83,11 @@ class MixSTE(Lifter):
         self.temporal_pos = nn.Parameter(torch.zeros(1, frames, width))
         self.time_embed = TimeEmbedding(width) if time_embedding else None
         # The reference gives the spatial and the temporal block of pair i the same stochastic-depth rate.
-        rates = np.linspace(0.0, drop_path, depth).tolist()
-        norm = partial(nn.LayerNorm, eps=1e-6)
-        self.spatial_blocks = nn.ModuleList(
-            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=norm) for rate in rates)
-        self.temporal_blocks = nn.ModuleList(
-            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=norm) for rate in rates)
+        self.spatial_blocks = nn.ModuleList(transformer_blocks(width, depth, heads, mlp_ratio, drop_path))
+        self.temporal_blocks = nn.ModuleList(transformer_blocks(width, depth, heads, mlp_ratio, drop_path))
         # One LayerNorm per attention axis, re-applied after every block of that axis, as in the reference.
-        self.spatial_norm = norm(width)
-        self.temporal_norm = norm(width)
+        self.spatial_norm = layer_norm(width)
+        self.temporal_norm = layer_norm(width)
         # The head's LayerNorm keeps PyTorch's default eps (1e-5), as the reference's does.
         self.head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 3))
         self.apply(_init_weights)

@@ -22,23 +22,12 @@ parameters at J=134, F=27 (37,347,116 at F=81), close to MixSTE's ~34M.
 """
 from __future__ import annotations
 
-from functools import partial
-
-import numpy as np
 import torch
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from baselines.base import Lifter
+from baselines.layers import layer_norm, transformer_blocks
 from baselines.registry import register_lifter
-
-
-def _blocks(dim: int, depth: int, heads: int, mlp_ratio: float, drop_path: float) -> nn.Sequential:
-    """``depth`` pre-norm transformer blocks of width ``dim`` with DropPath linspace(0, drop_path, depth)."""
-    norm = partial(nn.LayerNorm, eps=1e-6)
-    rates = np.linspace(0.0, drop_path, depth).tolist()
-    return nn.Sequential(*(Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=norm)
-                           for rate in rates))
 
 
 class PoseFormer(Lifter):
@@ -73,11 +62,11 @@ class PoseFormer(Lifter):
         frame_width = joint_width * joints
         self.joint_embed = nn.Linear(2, joint_width)
         self.spatial_pos = nn.Parameter(torch.zeros(1, joints, joint_width))
-        self.spatial_blocks = _blocks(joint_width, depth, heads, mlp_ratio, drop_path)
-        self.spatial_norm = nn.LayerNorm(joint_width, eps=1e-6)
+        self.spatial_blocks = nn.Sequential(*transformer_blocks(joint_width, depth, heads, mlp_ratio, drop_path))
+        self.spatial_norm = layer_norm(joint_width)
         self.temporal_pos = nn.Parameter(torch.zeros(1, frames, frame_width))
-        self.temporal_blocks = _blocks(frame_width, depth, heads, mlp_ratio, drop_path)
-        self.temporal_norm = nn.LayerNorm(frame_width, eps=1e-6)
+        self.temporal_blocks = nn.Sequential(*transformer_blocks(frame_width, depth, heads, mlp_ratio, drop_path))
+        self.temporal_norm = layer_norm(frame_width)
         self.frame_weights = nn.Conv1d(frames, 1, kernel_size=1)
         self.head = nn.Sequential(nn.LayerNorm(frame_width), nn.Linear(frame_width, 3 * joints))
 

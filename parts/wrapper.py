@@ -71,6 +71,10 @@ class PartSplit(nn.Module):
         joint_inputs: how many leading arguments of ``forward`` are per-joint tensors.
     """
 
+    samplers = {"cpu": "per-flip"}
+    """As a denoiser, the DDIM sampler path per device type (``baselines.diffusion.default_sampler``): on CPU the
+    part networks are small enough that batching the H hypotheses pays (README, "Performance")."""
+
     def __init__(self, modules: Mapping[str, nn.Module], members: Mapping[str, Sequence[Member]],
                  joint_inputs: int = 1):
         super().__init__()

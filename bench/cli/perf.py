@@ -45,9 +45,10 @@ def add_perf_command(commands) -> None:
                            "values parsed as YAML")
     perf.add_argument("--compare", nargs="*", default=None, metavar="PATH",
                       help="time fast paths against their plain counterparts in this process and print the ratio: "
-                           "sampler (batched vs per hypothesis and flip), part-based (vs vanilla at the same "
-                           "budget), bf16 (vs fp32), compile (vs eager; needs --compile), fused-attention (vs "
-                           "explicit softmax); all of them when none is named")
+                           "sampler (each path vs the reference's one forward per flip), part-based (vs vanilla at "
+                           "the same budget), bf16 (vs fp32), compile (vs eager; needs --compile), fused-attention "
+                           "(the default kernels and fused everywhere, vs explicit softmax); all of them when none is "
+                           "named")
     perf.add_argument("--sweep", nargs="+", default=[], metavar="AXIS=V1,V2",
                       help="how time and memory grow: frames=27,81,243, joints=17,134, hypotheses=1,5,20, "
                            "steps=..., batch=...; one table per sweep")

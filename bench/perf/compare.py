@@ -2,16 +2,19 @@
 
 Fast paths (``FAST_PATHS``), each timed side by side in one process, interleaved (``bench.perf.time_calls``):
 
-* ``sampler``: all H hypotheses and the flipped view in one denoiser forward per DDIM step, against one forward per
-  hypothesis and per flip (the reference's way); same noise, so the samples must agree.
+* ``sampler``: each sampler path (``baselines.diffusion.SAMPLER_PATHS``: all H hypotheses and both flips in one
+  denoiser forward per DDIM step, or one forward per hypothesis and flip) against the reference's way, one forward
+  per flip with the H hypotheses batched; same noise, so the samples must agree. The note marks the device's
+  default.
 * ``part-based``: the part-based version of a lifter against the vanilla one at the same parameter budget
   (``widths="match"`` unless other part options are given; for a lifter that is part-based already, e.g. pafuse,
   its vanilla counterpart is the lifter it wraps, e.g. d3dp). Different models, so no output check.
 * ``bf16``: bf16 autocast against fp32.
 * ``compile``: ``torch.compile`` of the networks against eager; only with a backend given (inductor compiles for
   minutes on CPU), and reported as unavailable when compiling fails.
-* ``fused-attention``: timm's fused ``scaled_dot_product_attention`` against its explicit softmax path
-  (``fused_attn`` toggled on every ``timm.layers.attention.Attention``).
+* ``fused-attention``: the default kernels (fused ``scaled_dot_product_attention`` from
+  ``baselines.layers.FUSED_MIN_TOKENS`` tokens, explicit softmax below) and the fused kernel everywhere, each against
+  the explicit softmax everywhere (the reference code's), for the forward and the training step.
 
 Rows report ``speedup = plain time / fast time`` (above 1: the fast path wins) and, where both sides compute the
 same function, the largest absolute difference of their outputs (metres).
@@ -27,7 +30,8 @@ from tabulate import tabulate
 from timm.layers.attention import Attention
 
 from baselines.base import count_parameters
-from baselines.diffusion import GaussianDiffusion
+from baselines.diffusion import REFERENCE_SAMPLER, SAMPLER_PATHS, GaussianDiffusion, default_sampler
+from baselines.layers import FUSED_MIN_TOKENS
 from bench.perf.measure import (
     MB,
     OPERATIONS,
@@ -43,6 +47,8 @@ from bench.perf.measure import (
 from bench.runs.lifters import compile_networks, is_part_based
 
 FAST_PATHS = ("sampler", "part-based", "bf16", "compile", "fused-attention")
+SAMPLER_LABELS = {"together": "1 forward/step (all H + flip)", "per-flip": "1 forward per flip (all H)",
+                  "per-hypothesis": "1 forward per hypothesis and flip"}
 SWEEP_AXES = {"frames": OPERATIONS, "joints": OPERATIONS, "batch": ("train", "infer"),
               "hypotheses": ("sample",), "steps": ("sample",)}
 """Settings a sweep can vary, and the operations worth re-measuring for each."""
@@ -61,9 +67,9 @@ def _attribute(modules: list[torch.nn.Module], name: str, value):
             setattr(module, name, old)
 
 
-def sampler_path(lifter: torch.nn.Module, batched: bool | None):
+def sampler_path(lifter: torch.nn.Module, sampler: str | None):
     """Set the sampler path of every diffusion inside ``lifter`` (see ``GaussianDiffusion.sample``), then restore."""
-    return _attribute([m for m in lifter.modules() if isinstance(m, GaussianDiffusion)], "batched", batched)
+    return _attribute([m for m in lifter.modules() if isinstance(m, GaussianDiffusion)], "sampler", sampler)
 
 
 def attention_modules(lifter: torch.nn.Module) -> list[Attention]:
@@ -71,8 +77,9 @@ def attention_modules(lifter: torch.nn.Module) -> list[Attention]:
     return [m for m in lifter.modules() if isinstance(m, Attention)]
 
 
-def attention_path(lifter: torch.nn.Module, fused: bool):
-    """Switch every timm attention of ``lifter`` to fused SDPA (True) or explicit softmax (False), then restore."""
+def attention_path(lifter: torch.nn.Module, fused: bool | None):
+    """Pin every timm attention of ``lifter`` to fused SDPA (True) or explicit softmax (False), or to its device's
+    default (None, ``baselines.layers.Attention`` only), then restore."""
     return _attribute(attention_modules(lifter), "fused_attn", fused)
 
 
@@ -102,16 +109,24 @@ def _with_path(context, fn):
 
 
 def sampler_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
-    """Batched hypotheses and flip against one forward per hypothesis and flip, sampling as the evaluation does."""
+    """Every other sampler path against the reference's (one forward per flip), sampling as the evaluation does."""
     if not lifter.generative:
         return []
     operation = f"sample H={settings.hypotheses} K={settings.steps} flip, B={settings.sample_batch}"
-    row = _row(name, "sampler", operation, "1 forward/step (all H + flip)", "1 forward per hypothesis and flip")
     sample = predictor(lifter, settings.sample_batch, settings.dtype == "bf16", hypotheses=settings.hypotheses,
                        steps=settings.steps, flip=True, seed=settings.seed)
-    fast = _with_path(lambda: sampler_path(lifter, True), sample)
-    plain = _with_path(lambda: sampler_path(lifter, False), sample)
-    return [_timed_row(row, fast, plain, settings, check=True)]
+    default = default_sampler(settings.torch_device)
+    note = f"default on {settings.torch_device.type}: {default}" + (" (the reference's way)"
+                                                                  if default == REFERENCE_SAMPLER else "")
+    plain = _with_path(lambda: sampler_path(lifter, REFERENCE_SAMPLER), sample)
+    rows = []
+    for path in SAMPLER_PATHS:
+        if path != REFERENCE_SAMPLER:
+            row = _row(name, "sampler", operation, SAMPLER_LABELS[path], SAMPLER_LABELS[REFERENCE_SAMPLER],
+                       note=note if path == default or default == REFERENCE_SAMPLER else "")
+            rows.append(_timed_row(row, _with_path(lambda p=path: sampler_path(lifter, p), sample), plain, settings,
+                                   check=True))
+    return rows
 
 
 def counterparts(name: str, settings: PerfSettings) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -199,15 +214,23 @@ def _first_call_seconds(fn, device: torch.device) -> float:
 
 
 def attention_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
-    """Fused scaled_dot_product_attention against explicit softmax attention: the forward (batch B)."""
-    row = _row(name, "fused-attention", f"forward, B={settings.batch}", "fused SDPA", "explicit softmax")
+    """The default attention kernels (by sequence length) and the fused kernel everywhere, each against the explicit
+    softmax everywhere (the reference's way): the forward and the training step."""
     count = len(attention_modules(lifter))
+    batch, bf16 = settings.batch, settings.dtype == "bf16"
+    operations = {f"forward, B={batch}": (predictor(lifter, batch, bf16, seed=settings.seed), True),
+                  f"train step, B={batch}": (train_step(lifter, batch, bf16, settings.seed), False)}
+    threshold = FUSED_MIN_TOKENS.get(settings.torch_device.type, 0)
+    paths = {f"default: fused from {threshold} tokens" if threshold else "default: fused SDPA": None,
+             "fused SDPA everywhere": True}
     if not count:
-        return [dict(row, note="no timm attention modules")]
-    forward = predictor(lifter, settings.batch, settings.dtype == "bf16", seed=settings.seed)
-    fast = _with_path(lambda: attention_path(lifter, True), forward)
-    plain = _with_path(lambda: attention_path(lifter, False), forward)
-    return [_timed_row(dict(row, note=f"{count} attention modules"), fast, plain, settings, check=True)]
+        return [_row(name, "fused-attention", operation, label, "explicit softmax", note="no timm attention modules")
+                for operation in operations for label in paths]
+    note = f"{count} attention modules"
+    return [_timed_row(_row(name, "fused-attention", operation, label, "explicit softmax", note=note),
+                       _with_path(lambda fused=fused: attention_path(lifter, fused), fn),
+                       _with_path(lambda: attention_path(lifter, False), fn), settings, check=check)
+            for operation, (fn, check) in operations.items() for label, fused in paths.items()]
 
 
 def compare_lifter(name: str, settings: PerfSettings, paths=FAST_PATHS) -> list[dict]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from baselines.base import flip_pose, mpjpe_loss
-from baselines.diffusion import GaussianDiffusion, beta_schedule, cosine_beta_schedule
+from baselines.diffusion import SAMPLER_PATHS, GaussianDiffusion, beta_schedule, cosine_beta_schedule
 
 B, N, J = 2, 4, 5
 PERMUTATION = torch.tensor([0, 2, 1, 4, 3])
@@ -168,9 +168,9 @@ def test_batched_hypotheses_equal_separate_calls(diffusion):
     separate = torch.cat([diffusion.sample(x2d, hypotheses=1, steps=4, noise=noise[:, :, h:h + 1],
                                            flip_permutation=PERMUTATION) for h in range(3)], dim=1)
     torch.testing.assert_close(batched, separate)
-    reference_way = diffusion.sample(x2d, hypotheses=3, steps=4, noise=noise, flip_permutation=PERMUTATION,
-                                     batched=False)
-    torch.testing.assert_close(batched, reference_way)
+    for path in SAMPLER_PATHS:
+        torch.testing.assert_close(batched, diffusion.sample(x2d, hypotheses=3, steps=4, noise=noise,
+                                                             flip_permutation=PERMUTATION, sampler=path))
 
 
 def test_all_steps_are_recorded(diffusion):

@@ -124,7 +124,7 @@ def test_part_split_scatters_back_by_index():
 
 def test_one_batched_forward_per_part_and_step():
     model = part_based("d3dp", width=16, depth=1).eval()
-    model.inner.diffusion.batched = True   # the default on CUDA only (baselines.diffusion.BATCHED_DEVICE_TYPES)
+    model.inner.diffusion.sampler = "together"   # the default on CUDA (baselines.diffusion.DEFAULT_SAMPLERS)
     calls = {part: [] for part in model.part_networks()}
     for part, net in model.part_networks().items():
         net.register_forward_hook(lambda module, args, out, part=part: calls[part].append(args[0].shape[0]))

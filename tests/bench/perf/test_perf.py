@@ -7,12 +7,14 @@ import copy
 import json
 import math
 import mmap
+from unittest import mock
 
 import pytest
 import torch
 
 import baselines
-from baselines.diffusion import BATCHED_DEVICE_TYPES, batched_by_default
+from baselines.diffusion import DEFAULT_SAMPLERS, REFERENCE_SAMPLER, SAMPLER_PATHS, default_sampler
+from baselines.layers import Attention, fused_by_default
 from bench.cli import build_parser, main
 from bench.cli.perf import settings_from_args
 from bench.perf import measure as perf
@@ -47,50 +49,76 @@ def tiny_flags(*models: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["d3dp", "pafuse"])
-def test_batched_sampler_equals_one_forward_per_hypothesis_and_flip(name, tiny_args, single_thread):
+def test_every_sampler_path_gives_the_same_samples(name, tiny_args, single_thread):
     lifter = make_lifter(name, tiny(tiny_args))
     sample = predictor(lifter, 2, False, hypotheses=3, steps=2, flip=True)
-    with sampler_path(lifter, True) as count:
-        batched = sample()
-    with sampler_path(lifter, False):
-        apart = sample()
+    samples = {}
+    for path in SAMPLER_PATHS:
+        with sampler_path(lifter, path) as count:
+            samples[path] = sample()
     default = sample()
-    assert count == 1 and batched.shape == (2, 3, FRAMES, 134, 3)
-    torch.testing.assert_close(batched, apart, atol=1e-5, rtol=0)
-    torch.testing.assert_close(default, batched, atol=1e-5, rtol=0)
-    assert (batched[:, 0] - batched[:, 1]).abs().max() > 1e-3   # the hypotheses are distinct draws
-    assert all(d.batched is None for d in lifter.modules() if hasattr(d, "batched"))   # restored
+    assert count == 1 and samples["together"].shape == (2, 3, FRAMES, 134, 3)
+    for path in SAMPLER_PATHS:
+        torch.testing.assert_close(samples[path], samples[REFERENCE_SAMPLER], atol=1e-5, rtol=0)
+    torch.testing.assert_close(default, samples[REFERENCE_SAMPLER], atol=1e-5, rtol=0)
+    assert (default[:, 0] - default[:, 1]).abs().max() > 1e-3   # the hypotheses are distinct draws
+    assert all(d.sampler is None for d in lifter.modules() if hasattr(d, "sampler"))   # restored
 
 
 def test_sampler_default_is_chosen_per_device_and_the_attribute_overrides_it(tiny_args, single_thread):
-    assert batched_by_default("cuda:0") and batched_by_default(torch.device("cuda"))
-    assert not batched_by_default("cpu") and "cpu" not in BATCHED_DEVICE_TYPES   # measured: README "Performance"
+    # measured: README "Performance"
+    assert default_sampler("cuda:0") == default_sampler(torch.device("cuda")) == "together"
+    assert default_sampler("cpu") == DEFAULT_SAMPLERS["cpu"] == "per-hypothesis"
+    assert default_sampler("mps") == REFERENCE_SAMPLER == "per-flip"
+    pafuse = make_lifter("pafuse", tiny(tiny_args))   # its part-split denoiser batches the hypotheses on CPU
+    split = pafuse.inner.diffusion.denoiser
+    assert default_sampler("cpu", split) == "per-flip" and default_sampler("cuda", split) == "together"
     lifter = baselines.create_lifter("d3dp", joints=NUM_JOINTS, frames=FRAMES, **tiny_args["d3dp"]).eval()
     calls = []
     lifter.diffusion.denoiser.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
     x2d = torch.rand(2, FRAMES, 134, 2)
     permutation = perf.flip_permutation(lifter)
-    for batched, expected in ((True, [2 * 3 * 2] * 2), (False, [2] * (3 * 2 * 2))):
+    expected = {"together": [2 * 3 * 2] * 2, "per-flip": [2 * 3] * (2 * 2), "per-hypothesis": [2] * (3 * 2 * 2)}
+    for path, shapes in expected.items():
         calls.clear()
-        with sampler_path(lifter, batched):
+        with sampler_path(lifter, path):
             lifter.predict(x2d, hypotheses=3, steps=2, flip_permutation=permutation)
-        assert calls == expected   # (B * H * 2 flips) once per step, or B per hypothesis, flip and step
+        assert calls == shapes   # (B * H * 2 flips) per step, B * H per flip and step, or B per everything
     calls.clear()
     lifter.predict(x2d, hypotheses=3, steps=2, flip_permutation=permutation)
-    assert len(calls) == (2 if batched_by_default("cpu") else 12)
+    assert calls == expected[default_sampler("cpu")]
+    with pytest.raises(ValueError, match="unknown sampler path 'batched'"):
+        lifter.diffusion.sample(x2d, hypotheses=1, steps=1, sampler="batched")
 
 
 def test_fused_attention_equals_explicit_softmax_attention(tiny_args, single_thread):
     lifter = make_lifter("mixste", tiny(tiny_args))
     forward = predictor(lifter, 2, False)
-    assert len(attention_modules(lifter)) == 2 and all(a.fused_attn for a in attention_modules(lifter))
+    assert len(attention_modules(lifter)) == 2 and all(a.fused_attn is None for a in attention_modules(lifter))
     with attention_path(lifter, False) as count:
         explicit = forward()
-        assert count == 2 and not any(a.fused_attn for a in attention_modules(lifter))
-    fused = forward()
-    assert all(a.fused_attn for a in attention_modules(lifter))   # restored: fused is timm's default
+        assert count == 2 and all(a.fused_attn is False for a in attention_modules(lifter))
+    with attention_path(lifter, True):
+        fused = forward()
+    assert all(a.fused_attn is None for a in attention_modules(lifter))   # restored: by device
     torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=0)
+    torch.testing.assert_close(forward(), explicit, atol=1e-5, rtol=0)   # by default: fused over 134 joints only
     assert fused.abs().max() > 1e-2
+
+
+def test_the_attention_kernel_follows_the_device_and_the_sequence_length():
+    # measured: README "Performance" (on CPU the explicit softmax wins below 64 tokens, the fused kernel above)
+    assert fused_by_default("cpu", 134) and fused_by_default("cpu", 128) and not fused_by_default("cpu", 68)
+    assert fused_by_default("cuda:0", 2) and fused_by_default(torch.device("cuda"), 27)
+    attention = Attention(8, 2, qkv_bias=True)
+    fused = mock.Mock(wraps=torch.nn.functional.scaled_dot_product_attention)
+    with mock.patch("torch.nn.functional.scaled_dot_product_attention", fused):
+        for tokens in (27, 134):
+            attention(torch.randn(3, tokens, 8))
+        assert [call.args[0].shape[2] for call in fused.call_args_list] == [134]   # (B, heads, T, head_dim)
+        attention.fused_attn = False   # pinned
+        attention(torch.randn(3, 134, 8))
+    assert fused.call_count == 1
 
 
 @pytest.mark.parametrize("name", ["mixste", "pafuse"])
@@ -176,11 +204,14 @@ def test_cli_compare_has_a_row_per_fast_path_and_equal_outputs_where_equal(tmp_p
     assert main(tiny_flags("pafuse") + ["--compare", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["compare"]
     assert all(set(row) == COMPARE_FIELDS for row in rows)
-    assert [row["fast_path"] for row in rows] == ["sampler", "part-based", "part-based", "bf16", "bf16", "compile",
-                                                  "compile", "fused-attention"]
+    assert [row["fast_path"] for row in rows] == ["sampler", "sampler", "part-based", "part-based", "bf16", "bf16",
+                                                  "compile", "compile"] + ["fused-attention"] * 4
+    assert [row["plain"] for row in rows[:2]] == ["1 forward per flip (all H)"] * 2   # the reference's way
     assert {row["fast_path"] for row in rows} == set(FAST_PATHS)
     by_path = {row["fast_path"]: row for row in rows}
-    assert by_path["sampler"]["max_abs_diff"] <= 1e-5 and by_path["fused-attention"]["max_abs_diff"] <= 1e-5
+    assert all(row["max_abs_diff"] <= 1e-5 for row in rows[:2] + rows[8:10])
+    assert sum("default on cpu" in row["note"] for row in rows[:2]) >= 1
+    assert [row["fast"] for row in rows[8:10]] == ["default: fused from 128 tokens", "fused SDPA everywhere"]
     assert all(row["speedup"] > 0 for row in rows if row["fast_path"] != "compile")
     assert all(row["note"].startswith("skipped: pass --compile") for row in rows if row["fast_path"] == "compile")
     part = by_path["part-based"]   # pafuse against d3dp, its vanilla counterpart, at the same budget
@@ -193,7 +224,9 @@ def test_cli_compare_can_name_the_fast_paths(tmp_path, single_thread):
     assert main(tiny_flags("mixste") + ["--compare", "fused-attention", "bf16", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["compare"]
     assert [(row["fast_path"], row["operation"]) for row in rows] == [
-        ("bf16", "train step, B=2"), ("bf16", "forward, B=2"), ("fused-attention", "forward, B=2")]
+        ("bf16", "train step, B=2"), ("bf16", "forward, B=2"), ("fused-attention", "forward, B=2"),
+        ("fused-attention", "forward, B=2"), ("fused-attention", "train step, B=2"),
+        ("fused-attention", "train step, B=2")]
     assert rows[1]["max_abs_diff"] <= BF16_TOLERANCE and rows[2]["max_abs_diff"] <= 1e-5
 
 
