@@ -38,7 +38,7 @@ def add_perf_command(commands) -> None:
                       help="timed calls per figure; the median is reported (default 5)")
     perf.add_argument("--warmup", type=int, default=1, help="untimed calls before timing (default 1)")
     perf.add_argument("--preset", help="take each lifter's model sizes from a preset in configs/presets (e.g. quick: "
-                                       "the CPU smoke-run sizes); --set overrides them")
+                                       "the small CPU sizes); --set overrides them")
     perf.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                       help="model_args.KEY=V (every lifter, e.g. model_args.width=128), NAME.KEY=V (one lifter, "
                            "e.g. videopose.channels=256) or parts.KEY=V (part options, e.g. parts.widths=match); "

@@ -45,7 +45,7 @@ def add_sweep_commands(commands) -> None:
 
 def _add_sweep_arguments(parser) -> None:
     parser.add_argument("file", type=Path, help="a sweep file, e.g. configs/sweeps/table1.yaml")
-    parser.add_argument("--preset", help="a preset applied to every run, e.g. quick (a CPU smoke sweep)")
+    parser.add_argument("--preset", help="a preset applied to every run, e.g. quick (small CPU runs of a few minutes)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override a configuration key in every run, as in `bench run --set`")
     parser.add_argument("--out", type=Path, default=Path("results/runs"),

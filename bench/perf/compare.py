@@ -115,7 +115,8 @@ def sampler_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
     operation = f"sample H={settings.hypotheses} K={settings.steps} flip, B={settings.sample_batch}"
     sample = predictor(lifter, settings.sample_batch, settings.dtype == "bf16", hypotheses=settings.hypotheses,
                        steps=settings.steps, flip=True, seed=settings.seed)
-    default = default_sampler(settings.torch_device)
+    diffusion = next(m for m in lifter.modules() if isinstance(m, GaussianDiffusion))
+    default = default_sampler(settings.torch_device, diffusion.denoiser)
     note = f"default on {settings.torch_device.type}: {default}" + (" (the reference's way)"
                                                                   if default == REFERENCE_SAMPLER else "")
     plain = _with_path(lambda: sampler_path(lifter, REFERENCE_SAMPLER), sample)

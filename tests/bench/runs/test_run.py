@@ -181,11 +181,14 @@ def test_quick_preset_resolves_for_every_lifter():
     assert np.isclose(cfg.resolve({"model": "d3dp"})["train"]["lr"], 6e-5)  # the reference recipe by default
 
 
-def test_quick_preset_strides_poseformer_only():
+def test_quick_preset_strides_poseformer_and_the_seq2seq_lifters():
+    """Overlapping windows for the seq2seq lifters, every 9th frame for PoseFormer; VideoPose keeps one per frame."""
     strides = {model: cfg.resolve({"model": model}, preset_name="quick")["train"]["stride"]
                for model in baselines.list_lifters()}
-    assert strides == {model: 9 if model == "poseformer" else None for model in strides}
+    assert strides == {model: None if model == "videopose" else 9 for model in strides}
     assert cfg.resolve({"model": "poseformer"})["train"]["stride"] is None   # not outside the preset
+    pafuse = cfg.resolve({"model": "pafuse"}, preset_name="quick")["train"]
+    assert (pafuse["schedule"], pafuse["warmup_steps"], pafuse["batch_size"]) == ("cosine", 50, 4)
 
 
 def test_train_stride_sets_the_number_of_training_windows(tiny_data, tiny_args, tmp_path):

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from baselines import model_defaults
 from bench.errors import ConfigError
 from bench.runs import config as cfg
 from bench.runs import training
@@ -76,3 +77,27 @@ def test_val_every_validates_those_epochs_and_the_last_and_selects_among_them(ti
     assert record["training"]["selected_epoch"] in (2, 3)
     best = torch.load(tmp_path / record["run_id"] / "best.pt", weights_only=True)
     assert best["epoch"] == record["training"]["selected_epoch"]
+
+
+@pytest.mark.parametrize("model", ["videopose", "poseformer", "mixste", "d3dp", "pafuse"])
+def test_the_paper_preset_is_the_reference_recipe(model):
+    paper = cfg.resolve({"model": model}, preset_name="paper")
+    assert paper == cfg.resolve({"model": model})   # the preset adds nothing to the lifter's recipe
+    train = paper["train"]
+    assert (train["schedule"], train["warmup_steps"], train["stride"], train["val_every"]) == ("exponential", 0,
+                                                                                               None, 1)
+    if model == "pafuse":   # D3DP's recipe, which PAFUSE uses unchanged
+        assert {key: train[key] for key in ("optimizer", "lr", "lr_decay", "weight_decay", "batch_size", "epochs")} == {
+            "optimizer": "adamw", "lr": 6e-5, "lr_decay": 0.993, "weight_decay": 0.1, "batch_size": 37, "epochs": 400}
+        sizes = {**model_defaults(model), **paper["model_args"]}   # the lifter's recipe sizes, nothing over them
+        assert paper["model_args"] == {} and (sizes["width"], sizes["depth"], sizes["heads"]) == (512, 8, 8)
+        assert paper["eval"]["hypotheses_steps"] == [[1, 1], [20, 10], [300, 5]] and paper["frames"] == 27
+
+
+def test_the_quick_preset_keeps_its_run_ids():
+    """Same flags, same run folder: resolving twice, or in another order of --set, gives the same id."""
+    first = cfg.resolve(cfg.set_overrides(["model=pafuse", "seed=1", "train.epochs=2"]), preset_name="quick")
+    again = cfg.resolve(cfg.set_overrides(["train.epochs=2", "model=pafuse", "seed=1"]), preset_name="quick")
+    assert cfg.run_id(first) == cfg.run_id(again) and first == again
+    assert cfg.run_id(first) != cfg.run_id(cfg.resolve(cfg.set_overrides(["model=pafuse", "seed=1"]),
+                                                       preset_name="quick"))
