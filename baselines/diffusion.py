@@ -52,9 +52,9 @@ SAMPLER_PATHS = ("together", "per-flip", "per-hypothesis")
 REFERENCE_SAMPLER = "per-flip"
 DEFAULT_SAMPLERS = {"cuda": "together", "cpu": "per-hypothesis"}
 """The sampler path per device type, chosen from ``bench perf --compare sampler`` (README, "Performance"): on CPU a
-whole-body denoiser runs fastest one hypothesis at a time (its activations at batch H outgrow the caches), on CUDA
-one large batch keeps the device busy. A denoiser can override this per device type with a ``samplers`` attribute
-(the part-split denoiser does on CPU). Device types in neither use the reference's way."""
+whole-body denoiser measured fastest one hypothesis at a time; on CUDA one large batch keeps the device busy. A
+denoiser can override this per device type with a ``samplers`` attribute (the part-split denoiser does on CPU).
+Device types in neither use the reference's way."""
 
 
 def default_sampler(device: torch.device | str, denoiser: nn.Module | None = None) -> str:

@@ -33,12 +33,14 @@ class Attention(TimmAttention):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.gate is not None:
+            raise ValueError("this attention has no gate")
         self.fused_attn = None
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
         """(B, T, C) tokens -> (B, T, C)."""
-        if attn_mask is not None or is_causal or self.gate is not None:
-            raise ValueError("this attention takes no mask and no gate")
+        if attn_mask is not None or is_causal:
+            raise ValueError("this attention takes no mask")
         B, T, _ = x.shape
         q, k, v = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         q, k = self.q_norm(q), self.k_norm(k)

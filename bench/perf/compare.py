@@ -120,14 +120,10 @@ def sampler_rows(name: str, lifter, settings: PerfSettings) -> list[dict]:
     note = f"default on {settings.torch_device.type}: {default}" + (" (the reference's way)"
                                                                   if default == REFERENCE_SAMPLER else "")
     plain = _with_path(lambda: sampler_path(lifter, REFERENCE_SAMPLER), sample)
-    rows = []
-    for path in SAMPLER_PATHS:
-        if path != REFERENCE_SAMPLER:
-            row = _row(name, "sampler", operation, SAMPLER_LABELS[path], SAMPLER_LABELS[REFERENCE_SAMPLER],
-                       note=note if path == default or default == REFERENCE_SAMPLER else "")
-            rows.append(_timed_row(row, _with_path(lambda p=path: sampler_path(lifter, p), sample), plain, settings,
-                                   check=True))
-    return rows
+    return [_timed_row(_row(name, "sampler", operation, SAMPLER_LABELS[path], SAMPLER_LABELS[REFERENCE_SAMPLER],
+                            note=note),
+                       _with_path(lambda p=path: sampler_path(lifter, p), sample), plain, settings, check=True)
+            for path in SAMPLER_PATHS if path != REFERENCE_SAMPLER]
 
 
 def counterparts(name: str, settings: PerfSettings) -> tuple[torch.nn.Module, torch.nn.Module]:
