@@ -39,7 +39,8 @@ def add_run_command(commands) -> None:
     run.add_argument("--compile", action="store_true", default=None,
                      help="torch.compile the networks (worth it on GPUs; slow to start on CPU)")
     run.add_argument("--preset", help="a preset in configs/presets: quick (ours, tuned for time-to-accuracy on 2 CPU "
-                                      "cores: minutes) or paper (the reference recipes)")
+                                      "cores: minutes), medium (quick trained twice as long, for a converged CPU "
+                                      "comparison) or paper (the reference recipes)")
     run.add_argument("--config", type=Path, help="a YAML file of configuration overrides")
     run.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                      help="override any configuration key, dotted for nested keys, value parsed as YAML "

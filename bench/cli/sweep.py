@@ -48,6 +48,9 @@ def _add_sweep_arguments(parser) -> None:
     parser.add_argument("--preset", help="a preset applied to every run, e.g. quick (small CPU runs of a few minutes)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override a configuration key in every run, as in `bench run --set`")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="seeds to cross every run with, in place of the file's seeds (e.g. 0 1 for a mean and "
+                             "spread over two seeds)")
     parser.add_argument("--out", type=Path, default=Path("results/runs"),
                         help="folder of run folders (default results/runs); the sweep's bookkeeping goes to "
                              "OUT/../sweeps/NAME")
@@ -57,7 +60,7 @@ def _load(args):
     from bench.sweeps.files import load_sweep, sweeps_folder
     from bench.sweeps.status import latest_jobs, run_states
 
-    sweep = load_sweep(args.file, preset=args.preset, overrides=set_overrides(args.set))
+    sweep = load_sweep(args.file, preset=args.preset, overrides=set_overrides(args.set), seeds=args.seeds)
     refs = latest_jobs(sweeps_folder(args.out), args.out)
     return sweep, run_states([run.run_id for run in sweep.runs], args.out, refs)
 
@@ -172,4 +175,5 @@ def _summary(states: dict) -> str:
 
 def _same_flags(args) -> str:
     flags = [str(args.file), f"--out {args.out}"] + ([f"--preset {args.preset}"] if args.preset else [])
+    flags += [f"--seeds {' '.join(map(str, args.seeds))}"] if args.seeds else []
     return " ".join(flags + ([f"--set {' '.join(args.set)}"] if args.set else []))

@@ -115,20 +115,34 @@ def preset(name: str, model: str) -> dict:
     """A preset's configuration fragment for ``model``.
 
     Besides configuration keys, a preset may hold ``lifters``: per lifter, a fragment of configuration keys (e.g.
-    its ``model_args`` sizes, or a ``train.stride``) that applies to that lifter's runs only.
+    its ``model_args`` sizes, or a ``train.stride``) that applies to that lifter's runs only; and ``extends``:
+    another preset whose fragment for ``model`` comes first (so ``medium`` is ``quick`` with more epochs).
     """
-    path = PRESET_DIR / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown preset {name!r}; presets: {', '.join(known)}")
-    fragment = load_yaml(path)
-    fragment.pop("description", None)
-    per_lifter = fragment.pop("lifters", None) or {}
-    fragment = merge(fragment, per_lifter.get(model) or {})
+    fragment = _preset_fragment(name, model, seen=())
     model_args = fragment.get("model_args") or {}
     if not build(model, model_args=model_args, meta=True).generative:
         fragment.get("eval", {}).pop("hypotheses_steps", None)  # a preset's (H, K) pairs are for diffusion models
     return fragment
+
+
+def _preset_fragment(name: str, model: str, seen: tuple[str, ...]) -> dict:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        where = f" (extended by {seen[-1]!r})" if seen else ""
+        raise ConfigError(f"unknown preset {name!r}{where}; presets: {', '.join(known)}")
+    if name in seen:
+        raise ConfigError(f"{path}: presets extend each other in a cycle: {' -> '.join(seen + (name,))}")
+    fragment = load_yaml(path)
+    fragment.pop("description", None)
+    parent = fragment.pop("extends", None)
+    per_lifter = fragment.pop("lifters", None) or {}
+    fragment = merge(fragment, per_lifter.get(model) or {})
+    if parent is None:
+        return fragment
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends: expected a preset name, got {parent!r}")
+    return merge(_preset_fragment(parent, model, seen + (name,)), fragment)
 
 
 def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str | None = None,

@@ -74,13 +74,15 @@ class Sweep:
     runs: tuple[SweepRun, ...]
 
 
-def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | None = None) -> Sweep:
+def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | None = None,
+               seeds: list[int] | None = None) -> Sweep:
     """Read a sweep file and resolve every run.
 
     Args:
         path: the sweep YAML file.
         preset: a preset applied to every run (e.g. ``quick``), and the key of ``preset_executor`` to apply.
         overrides: a configuration fragment applied over every run (``--set`` on the command line).
+        seeds: seeds to cross every run with in place of the file's ``seeds`` (``--seeds``).
 
     Raises:
         SweepError: naming the file and the entry, for unknown keys, empty grids, settings that do not resolve and
@@ -94,6 +96,8 @@ def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | No
     unknown = sorted(set(spec) - set(FILE_KEYS))
     if unknown:
         raise SweepError(f"{path}: unknown keys {unknown}; a sweep file has {', '.join(FILE_KEYS)}")
+    if seeds is not None:
+        spec["seeds"] = list(seeds)
     executor = executor_settings(spec, preset, path)
     base = _mapping(spec.get("base"), f"{path}: base")
     runs = []

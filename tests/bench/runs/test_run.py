@@ -138,7 +138,7 @@ def test_cli_run_then_eval_with_another_protocol(tiny_data, tmp_path, capsys):
     (["run", "--model", "mixste", "--hypotheses", "20", "--steps", "10"], "'mixste' is deterministic"),
     (["run", "--model", "videopose", "--frames", "50"], "VideoPose supports frames in [27, 81, 243]"),
     (["run", "--model", "mixste", "--set", "model_args.nope=3"], "does not accept these options ['nope']"),
-    (["run", "--model", "mixste", "--preset", "nope"], "unknown preset 'nope'; presets: paper, quick"),
+    (["run", "--model", "mixste", "--preset", "nope"], "unknown preset 'nope'; presets: medium, paper, quick"),
     (["run", "--model", "poseformer", "--set", "train.stride=0"], "train.stride: expected null or an integer >= 1"),
     (["run", "--model", "d3dp", "--hypotheses", "2", "--steps", "1", "5"], "--hypotheses and --steps pair up"),
 ])
