@@ -101,3 +101,26 @@ def test_the_quick_preset_keeps_its_run_ids():
     assert cfg.run_id(first) == cfg.run_id(again) and first == again
     assert cfg.run_id(first) != cfg.run_id(cfg.resolve(cfg.set_overrides(["model=pafuse", "seed=1"]),
                                                        preset_name="quick"))
+
+
+@pytest.mark.parametrize("model", ["videopose", "poseformer", "mixste", "d3dp", "pafuse"])
+def test_the_medium_preset_is_quick_trained_twice_as_long(model):
+    quick = cfg.resolve({"model": model}, preset_name="quick")
+    medium = cfg.resolve({"model": model}, preset_name="medium")
+    assert medium["train"] == {**quick["train"], "epochs": 2 * quick["train"]["epochs"]}
+    assert {k: v for k, v in medium.items() if k != "train"} == {k: v for k, v in quick.items() if k != "train"}
+
+
+def test_a_preset_that_extends_another_layers_over_it_per_lifter(tmp_path, monkeypatch):
+    (tmp_path / "base.yaml").write_text("train: {epochs: 3, lr: 0.5}\nlifters:\n  mixste: {train: {epochs: 5}}\n")
+    (tmp_path / "child.yaml").write_text("extends: base\ntrain: {batch_size: 7}\n"
+                                         "lifters:\n  mixste: {train: {lr: 0.25}}\n")
+    (tmp_path / "loop.yaml").write_text("extends: loop\n")
+    (tmp_path / "orphan.yaml").write_text("extends: missing\n")
+    monkeypatch.setattr(cfg, "PRESET_DIR", tmp_path)
+    assert cfg.preset("child", "mixste")["train"] == {"epochs": 5, "lr": 0.25, "batch_size": 7}
+    assert cfg.preset("child", "videopose")["train"] == {"epochs": 3, "lr": 0.5, "batch_size": 7}
+    with pytest.raises(ConfigError, match="in a cycle: loop -> loop"):
+        cfg.preset("loop", "mixste")
+    with pytest.raises(ConfigError, match="unknown preset 'missing' \\(extended by 'orphan'\\)"):
+        cfg.preset("orphan", "mixste")

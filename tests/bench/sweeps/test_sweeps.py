@@ -193,3 +193,17 @@ def test_run_state_from_record_queue_and_result_file(tmp_path):
     run.mkdir(parents=True)
     (run / "record.json").write_text(json.dumps(KEPT))
     assert run_state(run, job, {"7_1": "RUNNING"}).state == "done"
+
+
+def test_seeds_flag_replaces_the_file_seeds_for_sweep_and_status(tmp_path, tiny_data, tiny_args, capsys):
+    spec = _tiny_spec(tiny_data, tiny_args)
+    spec["runs"], spec["seeds"] = [{"model": "mixste"}], [0]
+    path, out = _write(tmp_path, spec), tmp_path / "runs"
+    runs = load_sweep(path, seeds=[3, 4]).runs
+    assert [run.config["seed"] for run in runs] == [3, 4] and len({run.run_id for run in runs}) == 2
+    assert main(["sweep", str(path), "--cluster", "debug", "--out", str(out), "--seeds", "3", "4", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"| {run.run_id} " in printed for run in runs) and "would submit 2 of 2 runs" in printed
+    assert main(["status", str(path), "--out", str(out), "--seeds", "3", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"| {run.run_id} " in printed for run in runs)

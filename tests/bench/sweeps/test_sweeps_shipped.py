@@ -51,3 +51,14 @@ def test_quick_preset_applies_to_every_run_and_runs_on_cpus(paper):
     assert quick.executor["gpus_per_node"] == 0 and quick.executor["cpus_per_task"] == 1
     pafuse = next(run for run in quick.runs if run.config["model"] == "pafuse")
     assert pafuse.config["eval"]["hypotheses_steps"] == [[1, 1], [4, 2]]  # the preset's short evaluation
+
+
+def test_medium_table1_crosses_two_seeds_and_submits_the_diffusion_pair_then_short_windows_first():
+    medium = load_sweep(SWEEPS / "table1.yaml", preset="medium", seeds=[0, 1])
+    assert len(medium.runs) == 28 and medium.executor["cpus_per_task"] == 1 and medium.executor["gpus_per_node"] == 0
+    order = [(run.config["model"], run.config["frames"], run.config["seed"]) for run in medium.runs]
+    assert order[:4] == [("d3dp", 27, 0), ("d3dp", 27, 1), ("pafuse", 27, 0), ("pafuse", 27, 1)]
+    assert [frames for _, frames, _ in order[4:16]] == [27] * 12 and [f for _, f, _ in order[16:]] == [81] * 12
+    assert all(run.config["train"]["epochs"] == 16 for run in medium.runs)
+    quick = load_sweep(SWEEPS / "table1.yaml", preset="quick")
+    assert not {run.run_id for run in quick.runs} & {run.run_id for run in medium.runs}
