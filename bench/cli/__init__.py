@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # to start the same command again (bench run --devices)
     try:
         return args.func(args)
     except (KeyError, ValueError) as error:   # bench.errors' classes are ValueErrors

@@ -35,6 +35,10 @@ def add_run_command(commands) -> None:
                           "S7 and keep the last epoch. The test subject S8 is never used to select")
     run.add_argument("--seed", type=int, help="random seed (default 0); the same seed gives the same metrics")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    run.add_argument("--devices", type=int,
+                     help="train with this many processes, one per device (default 1): locally they are started "
+                          "with torchrun, GPUs with device cuda (one each), else CPU processes; train.batch_size "
+                          "stays the global batch, split over them (README \"Several devices: --devices\")")
     run.add_argument("--bf16", action="store_true", default=None, help="bf16 autocast for training and evaluation")
     run.add_argument("--compile", action="store_true", default=None,
                      help="torch.compile the networks (worth it on GPUs; slow to start on CPU)")
@@ -111,7 +115,8 @@ def flags_to_config(args) -> dict:
 
     flags = {
         "model": args.model, "part_based": args.part_based, "frames": args.frames, "data": data_setting(args.data),
-        "selection": args.selection, "seed": args.seed, "device": args.device, "bf16": args.bf16,
+        "selection": args.selection, "seed": args.seed, "device": args.device, "devices": args.devices,
+        "bf16": args.bf16,
         "compile": args.compile,
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr},
         "eval": {"protocol": args.protocol, "hypotheses_steps": _pairs(args)},
@@ -131,18 +136,29 @@ def summary_table(metrics: dict) -> str:
 
 
 def _run(args) -> int:
+    import os
+
     from bench.io import check_writable
     from bench.runs import config as cfg
+    from bench.runs.processes import from_environment
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
+    if config["devices"] > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch(args.argv, config["devices"])
+    processes = from_environment(config["devices"])
     run = Run(config, out=args.out, progress=True, restart=args.restart, trust_checkpoint=args.trust_checkpoint,
-              log_level=args.log_level)
-    if not run.record_path.exists():   # a finished run is only shown; any other writes into --out
+              log_level=args.log_level, processes=processes)
+    if not run.record_path.exists() and processes.leader:   # a finished run is only shown; any other writes
         check_writable(args.out, folder=True)
     if args.resume and not (run.folder / "last.pt").exists():
         raise ValueError(f"--resume: {run.folder} has no checkpoint to resume from")
-    record = run()
+    try:
+        record = run()
+    finally:
+        processes.stop()
+    if not processes.leader:
+        return 0
     print(f"run {record['run_id']}: {record['model']}{' (part-based)' if record['part_based'] else ''}, "
           f"{record['parameters']:,} parameters, {record['training']['epochs_done']} epochs in "
           f"{record['training']['seconds']:.0f} s, epoch {record['training']['selected_epoch']} selected, "
@@ -150,6 +166,17 @@ def _run(args) -> int:
     print(summary_table(record["metrics"]))
     print(f"record: {run.record_path}")
     return 0
+
+
+def _launch(argv: list[str], devices: int) -> int:
+    """Run this same command as ``devices`` processes on this machine, under torchrun; its exit status."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(devices), "-m",
+               "bench", *argv]
+    print(f"starting {devices} processes: {' '.join(command)}", file=sys.stderr, flush=True)
+    return subprocess.run(command).returncode
 
 
 def _eval(args) -> int:

@@ -207,12 +207,14 @@ class TrainWindows:
         """Batches per epoch: the optimizer steps of one epoch at ``batch_size``."""
         return -(-len(self) // batch_size)
 
-    def batches(self, batch_size: int, shuffle: bool = True,
-                epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(self, batch_size: int, shuffle: bool = True, epoch: int = 0, rank: int = 0,
+                ranks: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x2d (B, L, J, 2), y3d (B, L, J, 3))`` float32 tensors, L = ``spec.frames_in``.
 
         The order is a permutation seeded by ``(seed, epoch)``, so a resumed run replays an epoch exactly; the last
-        batch may be smaller.
+        batch may be smaller. With ``ranks`` > 1 (one process of a run over several), only the slice
+        :func:`shard` gives process ``rank`` of every batch: the processes' slices of a step together are exactly
+        that step's batch, in order.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size should be >= 1, got {batch_size}")
@@ -220,7 +222,8 @@ class TrainWindows:
         if shuffle:
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self))
         for first in range(0, len(order), batch_size):
-            yield self._batch(order[first:first + batch_size])
+            windows = order[first:first + batch_size]
+            yield self._batch(windows[shard(len(windows), rank, ranks)])
 
     def _batch(self, windows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         plain = windows % len(self.starts)
@@ -229,6 +232,17 @@ class TrainWindows:
         mirrored = windows >= len(self.starts)
         x2d, y3d = self.table.gather(index + self.table.total_frames * mirrored[:, None])
         return torch.from_numpy(x2d), torch.from_numpy(y3d)
+
+
+def shard(rows: int, rank: int, ranks: int) -> slice:
+    """The contiguous slice of a batch of ``rows`` rows that process ``rank`` of ``ranks`` takes: the first
+    ``rows % ranks`` processes take one row more than the others (``numpy.array_split``'s rule), and a process takes
+    none when ``rows < ranks``."""
+    if not 0 <= rank < ranks:
+        raise ValueError(f"rank should be in [0, {ranks}), got {rank}")
+    size, extra = divmod(rows, ranks)
+    start = rank * size + min(rank, extra)
+    return slice(start, start + size + (rank < extra))
 
 
 def _check_permutation(permutation, joints: int, root: int) -> np.ndarray:
@@ -313,10 +327,18 @@ class TestWindows:
         L = ``spec.frames_in`` and N = ``spec.frames_out``; ``y3d`` is root-relative over the input frames, so
         ``Lifter.target_frames`` applies as in training.
         """
+        for windows in self.batch_windows(batch_size):
+            yield self.batch(windows)
+
+    def batch_windows(self, batch_size: int, by_sequence: bool = False) -> list[np.ndarray]:
+        """The window indices of every batch of ``batches``, in order; with ``by_sequence``, a batch never mixes
+        sequences (the reference evaluates one sequence per batch)."""
         if batch_size < 1:
             raise ValueError(f"batch_size should be >= 1, got {batch_size}")
-        for first in range(0, len(self), batch_size):
-            yield self.batch(np.arange(first, min(first + batch_size, len(self))))
+        groups = ([np.flatnonzero(self.sequence_index == sequence) for sequence in np.unique(self.sequence_index)]
+                  if by_sequence else [np.arange(len(self))])
+        return [windows[first:first + batch_size] for windows in groups
+                for first in range(0, len(windows), batch_size)]
 
     def batch(self, windows: np.ndarray) -> tuple[torch.Tensor, ...]:
         """The ``batches`` tuple for the given window indices (e.g. all windows of one sequence)."""
@@ -325,13 +347,6 @@ class TestWindows:
         x2d, y3d = self.table.gather(index)
         return (torch.from_numpy(x2d), torch.from_numpy(y3d), torch.from_numpy(self.mask[windows]),
                 torch.from_numpy(self.frame_index[windows]))
-
-    def sequence_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
-        """Like ``batches``, but a batch never mixes sequences (the reference evaluates one sequence per batch)."""
-        for sequence in np.unique(self.sequence_index):
-            windows = np.flatnonzero(self.sequence_index == sequence)
-            for first in range(0, len(windows), batch_size):
-                yield self.batch(windows[first:first + batch_size])
 
     def scatter(self, values, frame_index, mask):
         """Place window outputs back per frame: values (W, N, ...) -> (total_frames, ...).

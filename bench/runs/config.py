@@ -15,7 +15,7 @@ import yaml
 
 from baselines.registry import train_defaults
 from bench.errors import ConfigError
-from bench.runs.config_rules import check_device, check_values
+from bench.runs.config_rules import check_device, check_devices, check_values
 from bench.runs.lifters import build, build_from_config, is_lifter, is_part_based, list_lifters
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "presets"
@@ -40,11 +40,13 @@ DEFAULTS: dict = {
     "eval": {"protocol": "h3wb", "hypotheses_steps": [[1, 1]], "flip_test": True, "batch_size": 64},
     "seed": 0,
     "device": "cpu",
+    "devices": 1,             # processes training the run together, one per device (bench.runs.processes)
     "bf16": False,
     "compile": False,         # True: torch.compile the networks (inductor); or the name of a torch.compile backend
 }
-NOT_IN_RUN_ID = ("device", "compile")
-"""Keys that change how a run executes but not what it computes (up to float tolerance)."""
+NOT_IN_RUN_ID = ("device", "devices", "compile")
+"""Keys that change how a run executes but not what it computes (up to float tolerance; for ``devices``, see
+``bench.runs.processes``: which lifters compute the same, and which the same only in distribution)."""
 _RECIPE_TO_EVAL = {"flip_test": "flip_test", "eval_hypotheses_steps": "hypotheses_steps"}
 
 
@@ -173,6 +175,7 @@ def resolve(flags: dict, config_file: str | Path | None = None, preset_name: str
     check(config)
     if runs_here:
         check_device(config["device"])
+    check_devices(config["devices"], config["device"], runs_here)
     config["part_based"] = config["part_based"] or is_part_based(model)   # pafuse is part-based by itself
     check_lifter(config)
     return config

@@ -126,6 +126,7 @@ RULES: dict[str, Rule] = {
     "eval.batch_size": integer(1),
     "seed": integer(0, 2**32 - 1),    # numpy's seeds
     "device": Rule("'cpu', 'cuda' or 'cuda:N'", lambda v: isinstance(v, str) and bool(_DEVICE.fullmatch(v))),
+    "devices": integer(1),
     "bf16": boolean(),
     "compile": Rule("true, false or the name of a torch.compile backend (torch.compiler.list_backends())",
                     _compile),
@@ -156,6 +157,22 @@ def check_device(device: str, where: str = "device") -> None:
     if index >= torch.cuda.device_count():
         raise ConfigError(f"{where}: {device!r}: this machine has {torch.cuda.device_count()} GPUs "
                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+
+
+def check_devices(devices: int, device: str, runs_here: bool) -> None:
+    """A run over several devices uses ``cuda`` (process r on ``cuda:LOCAL_RANK``) or ``cpu``; on CUDA, this
+    machine (when the run runs here) has that many GPUs."""
+    if devices == 1:
+        return
+    if device.startswith("cuda:"):
+        raise ConfigError(f"devices: {devices} processes each take their own GPU (cuda:LOCAL_RANK), so device must be "
+                          f"'cuda' or 'cpu', found {device!r}")
+    if device == "cuda" and runs_here:
+        import torch
+
+        if devices > torch.cuda.device_count():
+            raise ConfigError(f"devices: {devices} processes, one per GPU, but this machine has "
+                              f"{torch.cuda.device_count()} GPUs")
 
 
 def _lookup(config: dict, key: str):

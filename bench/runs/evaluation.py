@@ -4,6 +4,10 @@ Models never compute metrics: this module asks a lifter for ``predict`` outputs 
 ``bench.metrics.hypothesis_errors`` and averages **per annotated frame** (padded and duplicated window outputs never
 count), then breaks the results down per action. Under the ``pafuse`` protocol a batch never mixes sequences,
 because that protocol's P-Best picks one hypothesis per batch, as the reference does per test sequence.
+
+The processes of a run over several devices evaluate it together: each predicts every ``world``-th batch, and the
+per-frame errors are gathered, so every process gets exactly the metrics a single process gets for the same weights
+(each batch is the same batch, sampled from the same seed, whichever process predicts it).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from bench.io import check_writable, save_text
 from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
 from bench.runs.checkpoints import load_model
+from bench.runs.processes import SINGLE, Processes
 from bench.runs.records import build_record, data_source
 from bench.runs.state import RESTART_HINT
 from bench.skeleton import FLIP_PERMUTATION
@@ -46,17 +51,30 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return batch.pin_memory().to(device, non_blocking=True)
 
 
+def batch_seed(seed: int, batch: int) -> int:
+    """The seed of the generator that samples test batch ``batch`` of an evaluation seeded by ``seed``."""
+    return int(np.random.SeedSequence([seed, batch]).generate_state(1)[0])
+
+
 @torch.no_grad()
 def predict_frames(lifter, windows: TestWindows, *, hypotheses: int, steps: int, flip_test: bool,
-                   batch_size: int, device: torch.device, generator: torch.Generator | None = None,
-                   by_sequence: bool = False, bf16: bool = False, progress: bool = False):
-    """Yield ``(pred (B, H, N, J, 3), gt (B, N, J, 3), mask (B, N), frame_index (B, N))`` per batch, on ``device``."""
+                   batch_size: int, device: torch.device, seed: int = 0, by_sequence: bool = False,
+                   bf16: bool = False, progress: bool = False, processes: Processes = SINGLE):
+    """Yield ``(pred (B, H, N, J, 3), gt (B, N, J, 3), mask (B, N), frame_index (B, N))`` on ``device`` for every
+    batch this process predicts: batch ``k`` of ``windows.batch_windows`` goes to process ``k % world``.
+
+    A generative lifter samples batch ``k`` with a generator of its own seeded by :func:`batch_seed`, so its
+    hypotheses depend neither on the batches before it nor on the process that draws them, and evaluating never
+    disturbs training's random state.
+    """
     permutation = torch.as_tensor(FLIP_PERMUTATION, device=device) if flip_test else None
-    batches = windows.sequence_batches(batch_size) if by_sequence else windows.batches(batch_size)
-    total = None if by_sequence else -(-len(windows) // batch_size)
-    options = {"generator": generator} if lifter.generative else {}
-    for x2d, y3d, mask, frame_index in tqdm(batches, total=total, disable=not progress, leave=False,
-                                            desc=f"eval {pair_name(hypotheses, steps)}", unit="batch"):
+    batches = windows.batch_windows(batch_size, by_sequence)
+    mine = range(processes.rank, len(batches), processes.world)
+    for index in tqdm(mine, disable=not progress, leave=False, desc=f"eval {pair_name(hypotheses, steps)}",
+                      unit="batch"):
+        x2d, y3d, mask, frame_index = windows.batch(batches[index])
+        options = ({"generator": torch.Generator(device).manual_seed(batch_seed(seed, index))}
+                   if lifter.generative else {})
         x2d, y3d = to_device(x2d, device), to_device(y3d, device)
         with autocast(device, bf16):
             pred = lifter.predict(x2d, hypotheses=hypotheses, steps=steps, flip_permutation=permutation, **options)
@@ -65,28 +83,31 @@ def predict_frames(lifter, windows: TestWindows, *, hypotheses: int, steps: int,
 
 def frame_errors(lifter, windows: TestWindows, *, hypotheses: int, steps: int, protocol: str = "h3wb",
                  flip_test: bool = True, batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0,
-                 bf16: bool = False, progress: bool = False) -> dict[str, dict[str, np.ndarray]]:
-    """Per-frame errors in mm: {estimator: {metric: (total_frames,) array}}.
-
-    Sampling is seeded by ``seed`` with a generator of its own, so evaluating never disturbs training's
-    random state and the same call gives the same numbers.
-    """
+                 bf16: bool = False, progress: bool = False,
+                 processes: Processes = SINGLE) -> dict[str, dict[str, np.ndarray]]:
+    """Per-frame errors in mm: {estimator: {metric: (total_frames,) array}}, on every process (each predicts its
+    batches, see :func:`predict_frames`, and the errors are gathered). Sampling is seeded by ``seed``: the same call
+    gives the same numbers."""
     device = torch.device(device)
-    generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
     outputs: dict[str, dict[str, list]] = {}
     indices, masks = [], []
     for pred, gt, mask, frame_index in predict_frames(
             lifter, windows, hypotheses=hypotheses, steps=steps, flip_test=flip_test, batch_size=batch_size,
-            device=device, generator=generator, by_sequence=protocol == "pafuse", bf16=bf16, progress=progress):
+            device=device, seed=seed, by_sequence=protocol == "pafuse", bf16=bf16, progress=progress,
+            processes=processes):
         errors = hypothesis_errors(pred, gt, mask, protocol=protocol)
         for estimator, values in errors.items():
             for key, value in values.items():
                 outputs.setdefault(estimator, {}).setdefault(key, []).append(value)   # copied once, at the end
         indices.append(frame_index)
         masks.append(mask)
-    frame_index, mask = torch.cat(indices), torch.cat(masks).cpu()
-    return {estimator: {key: windows.scatter(torch.cat(parts).cpu().double(), frame_index, mask).numpy()
-                        for key, parts in values.items()} for estimator, values in outputs.items()}
+    mine = ({estimator: {key: torch.cat(parts).cpu().double() for key, parts in values.items()}
+             for estimator, values in outputs.items()}, torch.cat(indices), torch.cat(masks).cpu()) if indices else None
+    every = [part for part in processes.gather(mine) if part is not None]   # a process may have had no batch
+    frame_index, mask = torch.cat([part[1] for part in every]), torch.cat([part[2] for part in every])
+    return {estimator: {key: windows.scatter(torch.cat([part[0][estimator][key] for part in every]), frame_index,
+                                             mask).numpy() for key in values}
+            for estimator, values in every[0][0].items()}
 
 
 def mean_predictions(lifter, windows: TestWindows, *, hypotheses: int, steps: int, protocol: str = "h3wb",
@@ -95,11 +116,10 @@ def mean_predictions(lifter, windows: TestWindows, *, hypotheses: int, steps: in
     """The pose of every annotated frame, (total_frames, J, 3) in metres, root-relative: the mean over the
     hypotheses (what P-Agg scores), drawn exactly as :func:`frame_errors` draws them for the same arguments."""
     device = torch.device(device)
-    generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
     poses, indices, masks = [], [], []
     for pred, _, mask, frame_index in predict_frames(
             lifter, windows, hypotheses=hypotheses, steps=steps, flip_test=flip_test, batch_size=batch_size,
-            device=device, generator=generator, by_sequence=protocol == "pafuse", bf16=bf16):
+            device=device, seed=seed, by_sequence=protocol == "pafuse", bf16=bf16):
         poses.append(pred.mean(dim=1))
         indices.append(frame_index)
         masks.append(mask)
@@ -131,8 +151,8 @@ def summarize_frames(per_frame: dict[str, dict[str, np.ndarray]], groups: np.nda
 
 def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", flip_test: bool = True,
              batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0, bf16: bool = False,
-             progress: bool = False) -> dict:
-    """Evaluate ``lifter`` for every (hypotheses, steps) pair.
+             progress: bool = False, processes: Processes = SINGLE) -> dict:
+    """Evaluate ``lifter`` for every (hypotheses, steps) pair (together with the other ``processes``, if any).
 
     Returns:
         {"H1-K1": {"overall": {estimator: {metric: mm}}, "per_action": {action: {...}}}, ...}; deterministic
@@ -146,7 +166,7 @@ def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", fli
     for hypotheses, steps in pairs:
         per_frame = frame_errors(lifter, windows, hypotheses=hypotheses, steps=steps, protocol=protocol,
                                  flip_test=flip_test, batch_size=batch_size, device=device, seed=seed, bf16=bf16,
-                                 progress=progress)
+                                 progress=progress, processes=processes)
         results[pair_name(hypotheses, steps)] = {"overall": summarize_frames(per_frame),
                                                  "per_action": summarize_frames(per_frame, actions)}
     return results

@@ -69,7 +69,7 @@ def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, 
     ``"inf"``: said, and standard JSON.
     """
     history = [dict(entry, validation_wb=_said(entry.get("validation_wb"))) for entry in state["history"]]
-    training = {"epochs_done": state["epoch"], "selected_epoch": state["best_epoch"],
+    training = {"epochs_done": state["epoch"], "devices": config["devices"], "selected_epoch": state["best_epoch"],
                 "selected_on": "validation" if "validation" in splits else "last epoch",
                 "seconds": round(state["seconds"], 2), "history": history}
     record = build_record(config, run_id, lifter, source, splits, metrics, training)

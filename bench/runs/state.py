@@ -145,8 +145,13 @@ def fresh_state() -> dict:
 
 
 def load_last(path: Path, lifter, optimizer: torch.optim.Optimizer, run_id: str, model_name: str,
-              trust: bool = False) -> dict:
-    """Load a run's ``last.pt`` into ``lifter``, ``optimizer`` and the random generators; returns its training state.
+              trust: bool = False, rank: int = 0) -> tuple[dict, int]:
+    """Load a run's ``last.pt`` into ``lifter``, ``optimizer`` and the random generators of process ``rank`` (of a
+    run over several devices: ``rng`` holds the leader's states, ``rng_other_ranks`` those of ranks 1, 2, ...).
+
+    Returns:
+        The training state, and how many processes' random states the file holds (a run resumed on more processes
+        than it was saved by finds none for the new ones: their generators are left as they are).
 
     Raises:
         CheckpointError: naming the file: unreadable, refused (see ``read_checkpoint``), not a ``last.pt``, another
@@ -171,12 +176,14 @@ def load_last(path: Path, lifter, optimizer: torch.optim.Optimizer, run_id: str,
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: its optimizer state does not fit this run's optimizer ({error})") from error
     try:
-        restore_rng_state(checkpoint["rng"])
+        rng_states = [checkpoint["rng"], *checkpoint.get("rng_other_ranks", [])]
+        if rank < len(rng_states):
+            restore_rng_state(rng_states[rank])
     except (ValueError, KeyError, TypeError, RuntimeError, AttributeError) as error:
         raise CheckpointError(f"{path}: its random generator states cannot be restored "
                               f"({type(error).__name__}: {error})") from error
     lifter.load_state_dict(weights)
-    return state
+    return state, len(rng_states)
 
 
 def read_best(path: Path, lifter, epoch: int, model_name: str, trust: bool = False) -> dict:

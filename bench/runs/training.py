@@ -38,6 +38,7 @@ from bench.runs.config_rules import is_finite_number
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
+from bench.runs.processes import SINGLE, Processes, rank_seed
 from bench.runs.records import data_source, write_record
 from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.state import (
@@ -71,15 +72,21 @@ class Run:
         trust_checkpoint: load the run's checkpoints even when they need more than tensors, numbers and plain
             containers (``weights_only=False``: such a file can run code; only for files of a trusted origin).
         lock_wait_s: how long to wait for another process writing the run folder to finish (0: refuse at once).
+        processes: this process's place among the processes of a run over several devices (``config["devices"]``
+            of them, see :mod:`bench.runs.processes`); the leader alone writes the run folder.
     """
 
     def __init__(self, config: dict, out: str | Path = "results/runs", progress: bool = False, restart: bool = False,
-                 trust_checkpoint: bool = False, lock_wait_s: float = 0.0, log_level: str = "info"):
+                 trust_checkpoint: bool = False, lock_wait_s: float = 0.0, log_level: str = "info",
+                 processes: Processes = SINGLE):
+        if processes.world != config["devices"]:
+            raise ConfigError(f"devices is {config['devices']}, but the run was given {processes.world} processes")
         self.config = config
         self.run_id = cfg.run_id(config)
         self.folder = Path(out) / self.run_id
-        self.progress = progress
-        self.device = torch.device(config["device"])
+        self.processes = processes
+        self.progress = progress and processes.leader
+        self.device = processes.device(config["device"])
         self.restart, self.trust_checkpoint, self.lock_wait_s = restart, trust_checkpoint, lock_wait_s
         self.log_level = log_level
         self.model_name = model_name(config)
@@ -99,11 +106,14 @@ class Run:
         record, _ = read_record(self.record_path, self.pairs)
         if record is not None:
             return record
+        self.processes.start(self.device)
+        if not self.processes.leader:
+            return self._follow()
         self._make_folder()
         with RunLock(self.folder, wait_s=self.lock_wait_s):
             record = self._complete_record()
             if record is not None:   # finished by another process while this one waited for the lock
-                return record
+                return self.processes.share(record)
             self._prepare_folder()
             with _logger(self.folder, self.log_level) as log:
                 for note in self._notes:
@@ -113,6 +123,15 @@ class Run:
                 except (CheckpointError, RunStateError, TrainingError) as error:
                     log.error("stopped: %s", error)
                     raise
+
+    def _follow(self) -> dict:
+        """Train as one of the leader's followers: write nothing, start once the leader has taken the run folder
+        (and, with ``restart``, moved damaged files aside), return the leader's record."""
+        finished = self.processes.share()
+        if finished is not None:
+            return finished
+        with _logger(None, self.log_level, self.processes.rank) as log:
+            return self._run(log)
 
     def _run(self, log: logging.Logger) -> dict:
         source = data_source(self.config)
@@ -128,8 +147,9 @@ class Run:
         if self.config["compile"]:
             compile_networks(lifter, **({"backend": self.config["compile"]}
                                         if isinstance(self.config["compile"], str) else {}))
-        log.info("run %s: %s, %d parameters, %d training windows", self.run_id, self.config["model"],
-                 count_parameters(lifter), len(train))
+        log.info("run %s: %s, %d parameters, %d training windows%s", self.run_id, self.config["model"],
+                 count_parameters(lifter), len(train),
+                 f", {self.processes.world} processes" if self.processes.world > 1 else "")
         for epoch in range(state["epoch"], self.config["train"]["epochs"]):
             state = self._epoch(lifter, optimizer, train, validation, state, epoch, log)
         return self._finish(lifter, sequences["test"], spec, source, state, log)
@@ -159,9 +179,12 @@ class Run:
 
     def _start(self, log) -> tuple:
         """The lifter, its optimizer and the training state: resumed from ``last.pt`` when there is one, else new
-        (with ``restart``, also when the checkpoints cannot be used: they are moved aside first)."""
-        try:
+        (with ``restart``, also when the checkpoints cannot be used: they are moved aside first). A follower starts
+        from the files as the leader left them."""
+        if not self.processes.leader:
             return self._build(log, resume=True)
+        try:
+            started = self._build(log, resume=True)
         except Damaged as damaged:
             if not self.restart:
                 raise damaged.kind(f"{damaged}; {RESTART_HINT}") from None
@@ -172,26 +195,39 @@ class Run:
                     label = "damaged" if path in damaged.files else "old"
                     log.warning("--restart: moved %s aside to %s", name, move_aside(path, label).name)
             log.warning("--restart: starting the run over from epoch 0")
-            return self._build(log, resume=False)
+            started = self._build(log, resume=False)
+        self.processes.share(None)   # the followers may read the run folder now
+        return started
 
     def _build(self, log, resume: bool) -> tuple:
+        """The lifter (the same weights in every process), its optimizer and the training state; the random
+        generators as saved in ``last.pt`` for this process, or else seeded for it (``rank_seed``)."""
         _seed_everything(self.config["seed"])
         lifter = build_from_config(self.config).to(self.device)
         optimizer = _optimizer(lifter, self.config["train"])
-        state = self._resume(lifter, optimizer, log) if resume else fresh_state()
+        state, saved = self._resume(lifter, optimizer, log) if resume else (fresh_state(), 0)
+        if not self.processes.leader and self.processes.rank >= saved:
+            _seed_everything(rank_seed(self.config["seed"], self.processes.rank))
         return lifter, optimizer, state
 
-    def _resume(self, lifter, optimizer, log) -> dict:
+    def _resume(self, lifter, optimizer, log) -> tuple[dict, int]:
+        """The training state in ``last.pt`` (fresh without one) and how many processes' random states it holds."""
         last = self.folder / "last.pt"
         if not last.exists():
-            return fresh_state()
+            return fresh_state(), 0
         try:
-            state = load_last(last, lifter, optimizer, self.run_id, self.model_name, self.trust_checkpoint)
+            state, saved = load_last(last, lifter, optimizer, self.run_id, self.model_name, self.trust_checkpoint,
+                                     self.processes.rank)
         except CheckpointError as error:
             raise Damaged(CheckpointError, str(error), [last]) from error
         log.info("resuming from epoch %d (%s)", state["epoch"], last)
-        self._check_best(lifter, state, log)
-        return state
+        if self.processes.leader:
+            if saved < self.processes.world:
+                log.warning("%s holds the random states of %d processes, this run has %d: the others start from "
+                            "fresh ones, so the run goes on as it would have only for lifters that draw no random "
+                            "numbers in training", last, saved, self.processes.world)
+            self._check_best(lifter, state, log)
+        return state, saved
 
     def _check_best(self, lifter, state: dict, log) -> None:
         """Make sure ``best.pt`` holds the selected epoch of a resumed run: rebuild it from ``last.pt`` when that
@@ -241,16 +277,26 @@ class Run:
         improved = val is not None and is_finite_number(val) and (state["best"] is None or val < state["best"])
         if improved or validation is None:
             state.update(best=val, best_epoch=epoch + 1)
-        # last.pt first: killed between the two writes, last.pt names its own epoch as selected and best.pt is
-        # rebuilt from it on resume.
-        save_checkpoint(self.folder / "last.pt", {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(),
-                                                  "rng": plain_rng_state(), "state": state, "run_id": self.run_id,
-                                                  "model_name": self.model_name})
-        if state["best_epoch"] == epoch + 1:
-            save_checkpoint(self.folder / "best.pt", self._best_payload(lifter, epoch + 1))
+        self._save(lifter, optimizer, state, epoch)
         log.info("epoch %d/%d: loss %.5f%s, lr %.3g", epoch + 1, train_cfg["epochs"], loss,
                  f", validation WB {val:.1f} mm" if val is not None else "", optimizer.param_groups[0]["lr"])
         return state
+
+    def _save(self, lifter, optimizer, state: dict, epoch: int) -> None:
+        """The leader writes ``last.pt`` (with every process's random states) and, when this epoch is selected,
+        ``best.pt``; the others wait until both are written."""
+        rng = self.processes.gather(plain_rng_state())
+        if self.processes.leader:
+            last = {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng[0], "state": state,
+                    "run_id": self.run_id, "model_name": self.model_name}
+            if len(rng) > 1:
+                last["rng_other_ranks"] = rng[1:]
+            # last.pt first: killed between the two writes, last.pt names its own epoch as selected and best.pt is
+            # rebuilt from it on resume.
+            save_checkpoint(self.folder / "last.pt", last)
+            if state["best_epoch"] == epoch + 1:
+                save_checkpoint(self.folder / "best.pt", self._best_payload(lifter, epoch + 1))
+        self.processes.wait()
 
     def _train_epoch(self, lifter, optimizer, train, epoch, timer: EpochTimer) -> float:
         lifter.train()
@@ -261,16 +307,17 @@ class Run:
         total, count = torch.zeros((), dtype=torch.float64, device=self.device), 0
         bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
         bad_loss = torch.zeros((), dtype=torch.float32, device=self.device)
-        steps = train.batch_count(batch_size)
-        bar = tqdm(train.batches(batch_size, epoch=epoch), total=steps, leave=False,
-                   desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
+        steps, processes = train.batch_count(batch_size), self.processes
+        bar = tqdm(train.batches(batch_size, epoch=epoch, rank=processes.rank, ranks=processes.world), total=steps,
+                   leave=False, desc=f"epoch {epoch + 1}", unit="batch", disable=not self.progress)
         batches = iter(bar)
         for step in range(steps):
             set_learning_rate(optimizer, learning_rate(self.config["train"], epoch * steps + step, steps))
             with timer.phase("data"):
                 x2d, y3d = next(batches)
                 x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
-            loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"], timer=timer)
+            loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"], timer=timer, processes=processes,
+                              rows=min(batch_size, len(train) - step * batch_size))
             total += loss.double() * len(x2d)
             count += len(x2d)
             first = (bad_step < 0) & ~torch.isfinite(loss)
@@ -279,9 +326,11 @@ class Run:
             if self.progress and step % LOSS_DISPLAY_EVERY == 0:
                 bar.set_postfix(loss=f"{total.item() / count:.4f}")
         bar.close()
-        mean = total.item() / count
+        total, count = processes.sum([total.item(), count], self.device)
+        mean = total / count
         if not math.isfinite(mean):
-            raise TrainingError(self._non_finite(epoch, int(bad_step), float(bad_loss), steps))
+            bad = [(step, value) for step, value in processes.gather((int(bad_step), float(bad_loss))) if step >= 0]
+            raise TrainingError(self._non_finite(epoch, *min(bad, default=(-1, mean)), steps))
         return mean
 
     def _non_finite(self, epoch: int, step: int, value: float, steps: int) -> str:
@@ -294,7 +343,8 @@ class Run:
     def _validate(self, lifter, validation) -> float:
         results = evaluate(lifter, validation, [VALIDATION_PAIR], protocol="h3wb",
                            flip_test=self.config["eval"]["flip_test"], batch_size=self.config["eval"]["batch_size"],
-                           device=self.device, seed=self.config["seed"], bf16=self.config["bf16"])
+                           device=self.device, seed=self.config["seed"], bf16=self.config["bf16"],
+                           processes=self.processes)
         return results[pair_name(*VALIDATION_PAIR)]["overall"]["P-Best"]["WB"]
 
     def _finish(self, lifter, test_sequences, spec, source, state, log) -> dict:
@@ -313,27 +363,37 @@ class Run:
         metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],
                            protocol=eval_cfg["protocol"], flip_test=eval_cfg["flip_test"],
                            batch_size=eval_cfg["batch_size"], device=self.device, seed=self.config["seed"],
-                           bf16=self.config["bf16"], progress=self.progress)
+                           bf16=self.config["bf16"], progress=self.progress, processes=self.processes)
+        if not self.processes.leader:
+            return self.processes.share()
         record = write_record(self.folder, self.config, self.run_id, lifter, source, _splits(self.config["selection"]),
                               metrics, state)
         log.info("record written to %s", self.record_path)
-        return record
+        return self.processes.share(record)
 
 
 def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d: torch.Tensor,
-               bf16: bool = False, timer: EpochTimer | None = None) -> torch.Tensor:
+               bf16: bool = False, timer: EpochTimer | None = None, processes: Processes = SINGLE,
+               rows: int | None = None) -> torch.Tensor:
     """One optimizer step on a batch (B, N, J, 2) -> (B, N, J, 3): forward and loss (bf16 autocast when asked),
     backward, step. The one training step of the project (``Run`` and ``bench perf``); returns the detached loss,
-    left on the device so that the host does not wait for it."""
+    left on the device so that the host does not wait for it.
+
+    With several processes, ``x2d`` and ``y3d`` are this process's slice of a global batch of ``rows`` windows (it
+    may be empty): its loss is weighed by its share of the batch and the gradients are summed over the processes
+    (:meth:`bench.runs.processes.Processes.reduce_gradients`), so that every process steps with the gradient of the
+    whole batch."""
     phase = timer.phase if timer is not None else _untimed
     with phase("forward"), autocast(x2d.device, bf16):
-        loss = lifter.loss(x2d, y3d)
+        loss = lifter.loss(x2d, y3d) if len(x2d) else None
     with phase("backward"):
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss is not None:
+            (loss * (len(x2d) / rows) if processes.world > 1 else loss).backward()
+        processes.reduce_gradients(lifter.parameters(), rows or len(x2d))
     with phase("optimizer"):
         optimizer.step()
-    return loss.detach()
+    return loss.detach() if loss is not None else torch.zeros((), device=x2d.device)
 
 
 def _untimed(name: str):
@@ -370,15 +430,19 @@ def _seed_everything(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def _logger(folder: Path, level: str = "info"):
+def _logger(folder: Path | None, level: str = "info", rank: int = 0):
     """A logger writing to ``folder/log.txt`` (appending, so a resumed run keeps its history) and to stderr, at
-    ``level`` ("info", or "debug" for where each epoch's time goes)."""
-    log = logging.getLogger(f"bench.run.{folder.resolve()}")
+    ``level`` ("info", or "debug" for where each epoch's time goes); without ``folder`` (a follower of a run over
+    several processes), only its warnings and errors to stderr, marked with its rank."""
+    log = logging.getLogger(f"bench.run.{folder.resolve()}" if folder is not None else f"bench.run.rank{rank}")
     log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
     log.propagate = False
-    handlers = [logging.FileHandler(folder / "log.txt"), logging.StreamHandler()]
+    handlers = [logging.FileHandler(folder / "log.txt"), logging.StreamHandler()] if folder is not None else \
+        [logging.StreamHandler()]
     for handler in handlers:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s" if folder is not None else
+                                               f"%(asctime)s rank {rank}: %(message)s"))
+        handler.setLevel(logging.DEBUG if folder is not None else logging.WARNING)
         log.addHandler(handler)
     try:
         yield log
