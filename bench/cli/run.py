@@ -140,19 +140,21 @@ def _run(args) -> int:
 
     from bench.io import check_writable
     from bench.runs import config as cfg
-    from bench.runs.processes import from_environment
+    from bench.runs.processes import SINGLE, from_environment
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
-    if config["devices"] > 1 and "WORLD_SIZE" not in os.environ:
+    folder = args.out / cfg.run_id(config)
+    launch = config["devices"] > 1 and "WORLD_SIZE" not in os.environ   # not yet one of the run's processes
+    processes = SINGLE if launch else from_environment(config["devices"])
+    if not (folder / "record.json").exists() and processes.leader:   # a finished run is only shown; any other
+        check_writable(args.out, folder=True)                          # writes into --out
+    if args.resume and not (folder / "last.pt").exists():
+        raise ValueError(f"--resume: {folder} has no checkpoint to resume from")
+    if launch:
         return _launch(args.argv, config["devices"])
-    processes = from_environment(config["devices"])
     run = Run(config, out=args.out, progress=True, restart=args.restart, trust_checkpoint=args.trust_checkpoint,
               log_level=args.log_level, processes=processes)
-    if not run.record_path.exists() and processes.leader:   # a finished run is only shown; any other writes
-        check_writable(args.out, folder=True)
-    if args.resume and not (run.folder / "last.pt").exists():
-        raise ValueError(f"--resume: {run.folder} has no checkpoint to resume from")
     try:
         record = run()
     finally:
