@@ -103,7 +103,7 @@ def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, st
                  batch_size: int = 64, device: str | torch.device = "cpu", seed: int = 0) -> np.ndarray:
     """Predict every frame of a clip once: (T, 134, 2) input -> (T, H, 134, 3) root-relative metres.
 
-    Sampling uses a generator of its own seeded with ``seed``, as evaluation does. The root (pelvis) is subtracted
+    Sampling is seeded by ``seed``, as evaluation's is (a generator per batch). The root (pelvis) is subtracted
     from each prediction, so the output is root-relative whatever the lifter's output at the root.
     """
     if not lifter.generative and hypotheses != 1:
@@ -111,11 +111,10 @@ def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, st
     device = torch.device(device)
     windows = TestWindows([_Clip(np.asarray(pose_2d, np.float32))],
                           WindowSpec.for_lifter(lifter))
-    generator = torch.Generator(device).manual_seed(seed) if lifter.generative else None
     outputs, indices, masks = [], [], []
     for pred, _, mask, frame_index in predict_frames(lifter, windows, hypotheses=hypotheses, steps=steps,
                                                      flip_test=flip_test, batch_size=batch_size, device=device,
-                                                     generator=generator):
+                                                     seed=seed):
         outputs.append(pred.transpose(1, 2).cpu())  # (B, N, H, J, 3): frames next to windows for the scatter
         indices.append(frame_index)
         masks.append(mask.cpu())

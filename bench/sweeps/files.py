@@ -8,7 +8,8 @@ A sweep file (``configs/sweeps/*.yaml``) holds:
 - ``runs``: a list of explicit fragments, one run each, for rows that are not a product (ablations);
 - ``seeds``: a list of seeds crossed with every grid point and explicit run (or ``seed`` as a grid key);
 - ``executor``: where and how the runs execute (``EXECUTOR_DEFAULTS``), and ``preset_executor``: per-preset
-  overrides of it (e.g. ``quick`` runs on CPUs);
+  overrides of it (e.g. ``quick`` runs on CPUs). A run gets ``nodes`` x ``tasks_per_node`` processes, one per device
+  (its ``devices``, :func:`run_devices`): ``gpus_per_node: 4`` is one run over 4 GPUs;
 - ``name`` (default: the file name) and ``description``.
 
 Every run is ``base`` < its grid point or explicit fragment < ``--set`` overrides, resolved with
@@ -28,8 +29,10 @@ from bench.runs import config as cfg
 
 EXECUTOR_DEFAULTS: dict = {
     "partition": None,        # SLURM partition; None: the cluster's default partition
-    "gpus_per_node": 0,       # GPUs per run; runs use device cuda when > 0 (unless the sweep sets device)
-    "cpus_per_task": 1,       # CPUs per run, also the run's torch thread count
+    "gpus_per_node": 0,       # GPUs per node of a run; runs use device cuda when > 0 (unless the sweep sets device)
+    "nodes": 1,               # nodes per run
+    "tasks_per_node": None,   # processes per node of a run, one per device; None: gpus_per_node, or 1 without GPUs
+    "cpus_per_task": 1,       # CPUs per process, also its torch thread count
     "mem_gb": 4,              # memory per run (reserved, not enforced without cgroups)
     "timeout_min": 60,        # time limit per attempt; a run that hits it is checkpointed and requeued
     "array_parallelism": 4,   # at most this many runs at once
@@ -100,11 +103,15 @@ def load_sweep(path: str | Path, preset: str | None = None, overrides: dict | No
         spec["seeds"] = list(seeds)
     executor = executor_settings(spec, preset, path)
     base = _mapping(spec.get("base"), f"{path}: base")
-    runs = []
+    runs, devices = [], run_devices(executor)
     for label, entry in entries(spec, path):
         fragment = cfg.merge(cfg.merge(base, entry), overrides)
         if "device" not in fragment:
             fragment["device"] = "cuda" if executor["gpus_per_node"] > 0 else "cpu"
+        if fragment.setdefault("devices", devices) != devices:
+            raise SweepError(f"{path}: {label}: devices is {fragment['devices']}, but the executor gives each run "
+                             f"{devices} processes (nodes {executor['nodes']} x tasks_per_node "
+                             f"{tasks_per_node(executor)}): set the executor's instead")
         runs.append(_resolve(fragment, entry, label, preset, path))
     _check_unique(runs, path)
     return Sweep(name=str(spec.get("name") or path.stem), path=path, description=str(spec.get("description", "")),
@@ -158,10 +165,25 @@ def executor_settings(spec: dict, preset: str | None, path: Path) -> dict:
         if key == "partition":
             if value is not None and not isinstance(value, str):
                 raise SweepError(f"{path}: executor.partition must be a name or null, got {value!r}")
+        elif key == "tasks_per_node" and value is None:
+            continue
         elif not isinstance(value, (int, float)) or isinstance(value, bool) or value < (0 if "gpus" in key else 1):
             least = 0 if "gpus" in key else 1
             raise SweepError(f"{path}: executor.{key} must be a number >= {least}, got {value!r}")
+    if settings["gpus_per_node"] and tasks_per_node(settings) != settings["gpus_per_node"]:
+        raise SweepError(f"{path}: executor: each process of a run takes one GPU, so tasks_per_node must be "
+                         f"gpus_per_node ({settings['gpus_per_node']}) or null, got {settings['tasks_per_node']}")
     return settings
+
+
+def tasks_per_node(settings: dict) -> int:
+    """The processes per node of a run: ``tasks_per_node``, by default one per GPU (one without GPUs)."""
+    return int(settings["tasks_per_node"] or settings["gpus_per_node"] or 1)
+
+
+def run_devices(settings: dict) -> int:
+    """The processes (one per device) that the executor ``settings`` give each run: nodes x tasks per node."""
+    return int(settings["nodes"]) * tasks_per_node(settings)
 
 
 def sweeps_folder(out: str | Path) -> Path:

@@ -6,6 +6,11 @@ preemption, submitit sends USR2, calls ``checkpoint()`` and requeues the job; th
 :class:`bench.runs.training.Run` again, which resumes from the run folder's ``last.pt`` (written atomically after every
 epoch), so no finished epoch is lost and the record is written once. Each job writes only into its own run folder.
 
+A run over several devices (executor ``tasks_per_node`` and ``nodes``, see ``bench.sweeps.files``) is one job of
+that many tasks: submitit starts the job in every task, each task joins the run's process group as the rank SLURM
+gives it (``submitit.helpers.TorchDistributedEnvironment``: the first node is the rendezvous), and only rank 0 writes
+(``bench.runs.processes``). On USR2 only rank 0 checkpoints and requeues; the requeued job's tasks resume together.
+
 A submission's bookkeeping (submitit's pickles and logs, and ``jobs.json``, written only by the submitting process)
 lives in its own time-stamped folder under the sweep's bookkeeping folder, so job ids that a fresh SLURM reuses
 never pick up an old result.
@@ -23,7 +28,7 @@ from typing import Callable
 import submitit
 from submitit.helpers import DelayedSubmission
 
-from bench.sweeps.files import Sweep, SweepRun, bookkeeping_folder
+from bench.sweeps.files import Sweep, SweepRun, bookkeeping_folder, run_devices, tasks_per_node
 from bench.sweeps.status import CLUSTERS, JobRef, RunState, run_state, save_index, slurm_queue
 
 FINAL_STATES = ("done", "failed")
@@ -49,13 +54,21 @@ class SweepJob(submitit.helpers.Checkpointable):
         self.restart = restart
 
     def __call__(self) -> str:
-        """Run (or resume, or skip if finished) the run; returns its run id."""
+        """Run (or resume, or skip if finished) the run, as one of its processes; returns its run id."""
         import torch
 
+        from bench.runs.processes import from_environment
         from bench.runs.training import Run
 
         torch.set_num_threads(self.threads)
-        return Run(self.config, self.out, restart=self.restart, lock_wait_s=LOCK_WAIT_S)()["run_id"]
+        if self.config["devices"] > 1:   # this task's rank, and the rendezvous on the job's first node
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        processes = from_environment(self.config["devices"])
+        try:
+            return Run(self.config, self.out, restart=self.restart, lock_wait_s=LOCK_WAIT_S,
+                       processes=processes)()["run_id"]
+        finally:
+            processes.stop()
 
     def checkpoint(self) -> DelayedSubmission:
         """Requeue a fresh job for the same run: its progress is on disk (``last.pt``), not in this object."""
@@ -78,6 +91,9 @@ def slurm_parameters(settings: dict, name: str) -> dict:
     }
     if settings["gpus_per_node"]:
         parameters["gpus_per_node"] = int(settings["gpus_per_node"])
+    if run_devices(settings) > 1:   # one task per device; a task that fails ends the others
+        parameters.update(nodes=int(settings["nodes"]), ntasks_per_node=tasks_per_node(settings),
+                          srun_args=["--kill-on-bad-exit=1"])
     if settings["partition"]:
         parameters["partition"] = settings["partition"]
     return parameters
@@ -93,8 +109,13 @@ def make_executor(cluster: str, folder: Path, settings: dict, name: str) -> subm
     if cluster == "slurm":
         executor.update_parameters(**{f"slurm_{key}": value for key, value in slurm_parameters(settings, name).items()})
     else:
+        if int(settings["nodes"]) > 1 or cluster == "debug" and run_devices(settings) > 1:
+            raise ValueError(f"cluster {cluster} runs {'on this machine' if cluster == 'local' else 'in this process'}"
+                             f": executor.nodes must be 1{'' if cluster == 'local' else ' and tasks_per_node 1'}, got "
+                             f"{settings['nodes']} x {tasks_per_node(settings)} (use --cluster slurm)")
         executor.update_parameters(name=f"bench-{name}", timeout_min=int(settings["timeout_min"]),
-                                   gpus_per_node=int(settings["gpus_per_node"]))
+                                   gpus_per_node=int(settings["gpus_per_node"]),
+                                   tasks_per_node=tasks_per_node(settings))
     return executor
 
 

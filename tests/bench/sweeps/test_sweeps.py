@@ -2,6 +2,7 @@
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import cloudpickle
@@ -207,3 +208,44 @@ def test_seeds_flag_replaces_the_file_seeds_for_sweep_and_status(tmp_path, tiny_
     assert main(["status", str(path), "--out", str(out), "--seeds", "3", "4"]) == 0
     printed = capsys.readouterr().out
     assert all(f"| {run.run_id} " in printed for run in runs)
+
+
+def test_executor_tasks_make_one_run_over_several_devices(tmp_path, tiny_args):
+    spec = {"base": {"model": "mixste", "model_args": tiny_args["mixste"]}, "runs": [{}],
+            "executor": {"gpus_per_node": 4, "nodes": 2}, "preset_executor": {"quick": {"gpus_per_node": 0,
+                                                                                        "tasks_per_node": 2}}}
+    path = _write(tmp_path, spec)
+    gpus, cpus = load_sweep(path), load_sweep(path, preset="quick")
+    assert (gpus.runs[0].config["devices"], gpus.runs[0].config["device"]) == (8, "cuda")   # 2 nodes x 4 GPUs
+    assert (cpus.runs[0].config["devices"], cpus.runs[0].config["device"]) == (4, "cpu")    # 2 nodes x 2 tasks
+    assert gpus.runs[0].run_id == load_sweep(path, overrides={"device": "cpu", "devices": 8}).runs[0].run_id
+    script = sbatch_script(gpus.executor, "demo", Path("/sweeps/demo/SUBMISSION"), tasks=1, python="python")
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4"):
+        assert line in script.splitlines()
+    assert "srun --unbuffered --output /sweeps/demo/SUBMISSION/%j_%t_log.out --error " \
+           "/sweeps/demo/SUBMISSION/%j_%t_log.err --kill-on-bad-exit=1 python" in script
+    one = sbatch_script(EXECUTOR_DEFAULTS, "demo", Path("/sweeps/demo/SUBMISSION"), tasks=1, python="python")
+    assert "--kill-on-bad-exit" not in one and "--ntasks-per-node" not in one   # one task: as before
+
+
+@pytest.mark.parametrize("executor, run, message", [
+    ({"gpus_per_node": 2, "tasks_per_node": 1}, {},
+     "executor: each process of a run takes one GPU, so tasks_per_node must be gpus_per_node (2) or null, got 1"),
+    ({"tasks_per_node": 2}, {"devices": 3},
+     "runs[0]: devices is 3, but the executor gives each run 2 processes (nodes 1 x tasks_per_node 2)"),
+    ({"tasks_per_node": 0}, {}, "executor.tasks_per_node must be a number >= 1, got 0"),
+])
+def test_devices_and_executor_tasks_must_agree(executor, run, message, tmp_path):
+    spec = {"base": {"model": "mixste"}, "runs": [run], "executor": executor}
+    with pytest.raises(SweepError, match=re.escape(message)):
+        load_sweep(_write(tmp_path, spec))
+
+
+def test_a_run_over_several_devices_needs_a_cluster_of_processes(tmp_path):
+    from bench.sweeps.jobs import make_executor
+
+    with pytest.raises(ValueError, match="cluster debug runs in this process: executor.nodes must be 1 and "
+                                         "tasks_per_node 1, got 1 x 2"):
+        make_executor("debug", tmp_path, {**EXECUTOR_DEFAULTS, "tasks_per_node": 2}, "demo")
+    with pytest.raises(ValueError, match="cluster local runs on this machine: executor.nodes must be 1, got 2 x 1"):
+        make_executor("local", tmp_path, {**EXECUTOR_DEFAULTS, "nodes": 2}, "demo")
