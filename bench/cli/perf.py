@@ -52,6 +52,10 @@ def add_perf_command(commands) -> None:
     perf.add_argument("--sweep", nargs="+", default=[], metavar="AXIS=V1,V2",
                       help="how time and memory grow: frames=27,81,243, joints=17,134, hypotheses=1,5,20, "
                            "steps=..., batch=...; one table per sweep")
+    perf.add_argument("--devices", type=int, default=None, metavar="N",
+                      help="instead of the perf table, training throughput (windows/s of the global --batch) with "
+                           "one process and with N, as `bench run --devices N` trains, and the speed-up; says so where "
+                           "N processes gain nothing on this hardware")
     perf.add_argument("--out", type=Path, help="also save everything as JSON to this file (with the machine)")
     perf.set_defaults(func=_perf)
 
@@ -79,7 +83,8 @@ def _perf(args) -> int:
     torch.set_num_threads(args.threads or threads)
     try:
         models = session.selected_models(args.models)
-        report, sections = session.run(models, settings_from_args(args, models), args.compare, args.sweep)
+        report, sections = session.run(models, settings_from_args(args, models), args.compare, args.sweep,
+                                       args.devices)
     finally:
         torch.set_num_threads(threads)   # main() may be called in-process (tests): leave the process as it was
     print("\n\n".join(sections))

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from bench.perf import compare, measure
+from bench.perf import compare, measure, scaling
 from bench.perf.measure import PerfSettings
 from bench.runs import config as cfg
 from bench.runs.lifters import is_lifter, list_lifters
@@ -72,13 +72,18 @@ def settings(models: list[str], preset: str | None, set_items: list[str], **fiel
 
 
 def run(models: list[str], settings: PerfSettings, paths: list[str] | None = None,
-        sweeps: list[str] = ()) -> tuple[dict, list[str]]:
-    """Measure ``models``: the perf table, or with ``paths`` (a list, empty for all) the fast-path comparison, and
-    one table per ``AXIS=V1,V2`` sweep. Returns the JSON report and the printed sections."""
+        sweeps: list[str] = (), devices: int | None = None) -> tuple[dict, list[str]]:
+    """Measure ``models``: the perf table, or with ``paths`` (a list, empty for all) the fast-path comparison, one
+    table per ``AXIS=V1,V2`` sweep, and with ``devices`` the scaling from one process to that many. Returns the JSON
+    report and the printed sections."""
     parsed = [compare.parse_sweep(text) for text in sweeps]
     report = {"machine": measure.machine_info(settings), "settings": dataclasses.asdict(settings)}
     sections = [_header(report)]
-    if paths is None and not parsed:
+    if devices is not None:
+        report["scaling"] = [_progress(name, f"timing 1 and {devices} processes of", scaling.measure_scaling, name,
+                                       settings, devices) for name in models]
+        sections.append(scaling.scaling_table(report["scaling"]))
+    if paths is None and not parsed and devices is None:
         report["models"] = [_progress(name, "measuring", measure.measure_lifter, name, settings) for name in models]
         sections.append(measure.perf_table(report["models"], settings))
     if paths is not None:

@@ -260,6 +260,7 @@ def test_cli_sweep_prints_a_table_per_axis(tmp_path, capsys, single_thread):
     (["--models", "mixste", "--compare", "sampler", "fused"], "--compare: unknown fast path(s) fused; known: "),
     (["--models", "mixste", "--threads", "0"], "--threads: expected an integer >= 1, got 0"),
     (["--models", "mixste", "--preset", "nonesuch"], "unknown preset 'nonesuch'"),
+    (["--models", "mixste", "--devices", "1"], "--devices: expected an integer >= 2 (processes to compare with one)"),
 ])
 def test_bad_perf_options_are_clear_errors(flags, message, capsys):
     assert main(["perf", "--device", "cpu", *flags]) == 2
@@ -286,3 +287,26 @@ def test_sampling_on_cuda_never_waits_for_the_device(tiny_args):
         sample()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_cli_devices_times_one_and_two_processes_on_the_same_global_batch(tmp_path, capsys, single_thread):
+    out = tmp_path / "perf.json"
+    assert main(tiny_flags("mixste") + ["--devices", "2", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["scaling"]
+    assert set(row) == {"model", "devices", "windows_per_s_1", "windows_per_s_n", "speedup", "note"}
+    assert row["model"] == "mixste" and row["devices"] == 2 and row["windows_per_s_1"] > 0 < row["windows_per_s_n"]
+    assert row["speedup"] == pytest.approx(row["windows_per_s_n"] / row["windows_per_s_1"])
+    assert "| train win/s, 1 process " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("one_s, many_s, note", [
+    (1.0, 0.5, ""), (1.0, 0.95, "no gain on this hardware: 2 processes share "),
+    (1.0, 2.0, "no gain on this hardware")])
+def test_scaling_says_when_several_processes_gain_nothing(one_s, many_s, note, tiny_args, monkeypatch):
+    from bench.perf import scaling
+
+    monkeypatch.setattr(scaling, "step_seconds", lambda name, settings: one_s)
+    monkeypatch.setattr(scaling, "_spawned_step_seconds", lambda name, settings, devices: many_s)
+    row = scaling.measure_scaling("mixste", tiny(tiny_args), 2)
+    assert row["speedup"] == pytest.approx(one_s / many_s) and row["windows_per_s_1"] == 2 / one_s
+    assert note in row["note"] and bool(row["note"]) == bool(note)
