@@ -12,6 +12,18 @@ Processes meet through ``torch.distributed``'s ``env://`` rendezvous: ``RANK``, 
 ``MASTER_ADDR`` and ``MASTER_PORT`` come from ``torchrun`` (``bench run --devices N`` starts it) or, on SLURM, from
 the job's tasks (``bench.sweeps.jobs`` exports them with submitit). The backend is NCCL on CUDA, gloo on CPU, and
 process ``r`` uses ``cuda:LOCAL_RANK`` when the run's device is CUDA.
+
+What equals the single-process run. The global batch is the configuration's ``train.batch_size`` whatever the number
+of processes (each takes ``batch_size / devices`` windows, rounded up for the first ones), so the learning rate and
+schedule stay as they are. Evaluation is exact for every lifter (each test batch is the same batch, sampled from the
+same seed, whichever process predicts it). Training is exact, up to float rounding (the gradient is summed in
+another order), for lifters that draw no random numbers in training and have no batch statistics: MixSTE and
+PoseFormer with ``drop_path: 0`` (the quick preset's MixSTE) and their part-based versions. It matches only in
+distribution for the others: the leader draws its random numbers as a single process would and every other process
+draws its own (:func:`rank_seed`), so dropout, stochastic depth and diffusion noise and steps (D3DP, PAFUSE) differ
+from one process's draws for the same windows; and VideoPose's BatchNorm normalizes each process's slice with its own
+statistics (they are not synchronized). A run resumed on as many processes as it was saved by goes on exactly as it
+would have, for every lifter: ``last.pt`` holds every process's random states.
 """
 from __future__ import annotations
 

@@ -13,6 +13,11 @@ A run never goes on from state it cannot trust: a non-finite training loss stops
 stays), an epoch whose validation WB is not finite is never selected, and a damaged ``last.pt``, ``best.pt`` or
 ``record.json`` is named with what is wrong. ``restart=True`` (``bench run --restart``) moves damaged files aside and
 starts over; a missing or stale ``best.pt`` is rebuilt from ``last.pt`` when ``last.pt`` holds the selected epoch.
+
+A run over several processes (``config["devices"]``, see ``bench.runs.processes``) is the same run: every process
+trains on its slice of each global batch of ``train.batch_size`` windows and evaluates every ``devices``-th test
+batch; only the leader (rank 0) takes the lock and writes the folder (``bench.runs.folder``), and ``last.pt`` holds
+every process's random states, so that a killed run resumes on the same number of processes exactly.
 """
 from __future__ import annotations
 
@@ -31,27 +36,17 @@ from baselines.base import count_parameters
 from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
 from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
-from bench.io import save_text
 from bench.runs import config as cfg
-from bench.runs.checkpoints import model_name, save_checkpoint
+from bench.runs.checkpoints import model_name
 from bench.runs.config_rules import is_finite_number
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
+from bench.runs.folder import RunFolder, run_logger
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
 from bench.runs.processes import SINGLE, Processes, rank_seed
 from bench.runs.records import data_source, write_record
 from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
-from bench.runs.state import (
-    RESTART_HINT,
-    Damaged,
-    fresh_state,
-    load_last,
-    move_aside,
-    plain_rng_state,
-    read_best,
-    read_record,
-    remove_stale_temp_files,
-)
+from bench.runs.state import RESTART_HINT, Damaged, fresh_state, load_last, plain_rng_state, read_best, read_record
 from bench.runs.timing import EpochTimer
 
 VALIDATION_PAIR = (1, 1)
@@ -90,7 +85,8 @@ class Run:
         self.restart, self.trust_checkpoint, self.lock_wait_s = restart, trust_checkpoint, lock_wait_s
         self.log_level = log_level
         self.model_name = model_name(config)
-        self._notes: list[str] = []
+        self.writer = RunFolder(self.folder, self.run_id, self.model_name, restart, trust_checkpoint) \
+            if processes.leader else None
 
     @property
     def record_path(self) -> Path:
@@ -109,14 +105,14 @@ class Run:
         self.processes.start(self.device)
         if not self.processes.leader:
             return self._follow()
-        self._make_folder()
+        self.writer.create()
         with RunLock(self.folder, wait_s=self.lock_wait_s):
-            record = self._complete_record()
+            record = self.writer.complete_record(self.pairs)
             if record is not None:   # finished by another process while this one waited for the lock
                 return self.processes.share(record)
-            self._prepare_folder()
-            with _logger(self.folder, self.log_level) as log:
-                for note in self._notes:
+            self.writer.prepare(self.config)
+            with run_logger(self.folder, self.log_level) as log:
+                for note in self.writer.notes:
                     log.warning(note)
                 try:
                     return self._run(log)
@@ -130,7 +126,7 @@ class Run:
         finished = self.processes.share()
         if finished is not None:
             return finished
-        with _logger(None, self.log_level, self.processes.rank) as log:
+        with run_logger(None, self.log_level, self.processes.rank) as log:
             return self._run(log)
 
     def _run(self, log: logging.Logger) -> dict:
@@ -154,29 +150,6 @@ class Run:
             state = self._epoch(lifter, optimizer, train, validation, state, epoch, log)
         return self._finish(lifter, sequences["test"], spec, source, state, log)
 
-    def _make_folder(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
-
-    def _complete_record(self) -> dict | None:
-        """The record if it is complete; an incomplete one is an error naming it, or with ``restart`` moved aside."""
-        record, problem = read_record(self.record_path, self.pairs)
-        if problem is not None:
-            if not self.restart:
-                raise RunStateError(f"{problem}; {RESTART_HINT}")
-            self._notes.append(f"--restart: {problem}; moved aside to {move_aside(self.record_path)}")
-        return record
-
-    def _prepare_folder(self) -> None:
-        for path, size in remove_stale_temp_files(self.folder):
-            self._notes.append(f"removed {path.name} ({size:,} bytes), a temporary file an earlier attempt left")
-        try:
-            save_text(self.folder / "config.yaml", cfg.dump(self.config))
-        except OSError as error:
-            raise ConfigError(f"{self.folder}: cannot write the run folder ({error})") from error
-
     def _start(self, log) -> tuple:
         """The lifter, its optimizer and the training state: resumed from ``last.pt`` when there is one, else new
         (with ``restart``, also when the checkpoints cannot be used: they are moved aside first). A follower starts
@@ -188,13 +161,7 @@ class Run:
         except Damaged as damaged:
             if not self.restart:
                 raise damaged.kind(f"{damaged}; {RESTART_HINT}") from None
-            log.warning("--restart: %s", damaged)
-            for name in ("last.pt", "best.pt"):
-                path = self.folder / name
-                if path.exists():
-                    label = "damaged" if path in damaged.files else "old"
-                    log.warning("--restart: moved %s aside to %s", name, move_aside(path, label).name)
-            log.warning("--restart: starting the run over from epoch 0")
+            self.writer.move_damaged(damaged, log)
             started = self._build(log, resume=False)
         self.processes.share(None)   # the followers may read the run folder now
         return started
@@ -226,34 +193,8 @@ class Run:
                 log.warning("%s holds the random states of %d processes, this run has %d: the others start from "
                             "fresh ones, so the run goes on as it would have only for lifters that draw no random "
                             "numbers in training", last, saved, self.processes.world)
-            self._check_best(lifter, state, log)
+            self.writer.check_best(lifter, state, log)
         return state, saved
-
-    def _check_best(self, lifter, state: dict, log) -> None:
-        """Make sure ``best.pt`` holds the selected epoch of a resumed run: rebuild it from ``last.pt`` when that
-        is the selected epoch; otherwise the selected weights are lost, which only a restart mends."""
-        best_epoch, best = state["best_epoch"], self.folder / "best.pt"
-        if best_epoch is None:
-            return
-        try:
-            read_best(best, lifter, best_epoch, self.model_name, self.trust_checkpoint)
-            return
-        except CheckpointError as error:
-            problem = str(error)
-        if best_epoch == state["epoch"]:
-            if best.exists():
-                log.warning("%s: moved aside to %s", problem, move_aside(best).name)
-            else:
-                log.warning("%s", problem)
-            save_checkpoint(best, self._best_payload(lifter, best_epoch))
-            log.warning("best.pt rebuilt from last.pt, which holds the selected epoch %d", best_epoch)
-            return
-        raise Damaged(RunStateError, f"{problem}; epoch {best_epoch} was selected and only best.pt held its "
-                                      f"weights (last.pt holds epoch {state['epoch']})",
-                       [best] if best.exists() else [])
-
-    def _best_payload(self, lifter, epoch: int) -> dict:
-        return {"model": lifter.state_dict(), "epoch": epoch, "run_id": self.run_id, "model_name": self.model_name}
 
     def _epoch(self, lifter, optimizer, train, validation, state, epoch, log) -> dict:
         train_cfg = self.config["train"]
@@ -277,26 +218,13 @@ class Run:
         improved = val is not None and is_finite_number(val) and (state["best"] is None or val < state["best"])
         if improved or validation is None:
             state.update(best=val, best_epoch=epoch + 1)
-        self._save(lifter, optimizer, state, epoch)
+        rng = self.processes.gather(plain_rng_state())
+        if self.writer is not None:
+            self.writer.save(lifter, optimizer, rng, state)
+        self.processes.wait()   # the others read best.pt once the last epoch is done
         log.info("epoch %d/%d: loss %.5f%s, lr %.3g", epoch + 1, train_cfg["epochs"], loss,
                  f", validation WB {val:.1f} mm" if val is not None else "", optimizer.param_groups[0]["lr"])
         return state
-
-    def _save(self, lifter, optimizer, state: dict, epoch: int) -> None:
-        """The leader writes ``last.pt`` (with every process's random states) and, when this epoch is selected,
-        ``best.pt``; the others wait until both are written."""
-        rng = self.processes.gather(plain_rng_state())
-        if self.processes.leader:
-            last = {"model": lifter.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng[0], "state": state,
-                    "run_id": self.run_id, "model_name": self.model_name}
-            if len(rng) > 1:
-                last["rng_other_ranks"] = rng[1:]
-            # last.pt first: killed between the two writes, last.pt names its own epoch as selected and best.pt is
-            # rebuilt from it on resume.
-            save_checkpoint(self.folder / "last.pt", last)
-            if state["best_epoch"] == epoch + 1:
-                save_checkpoint(self.folder / "best.pt", self._best_payload(lifter, epoch + 1))
-        self.processes.wait()
 
     def _train_epoch(self, lifter, optimizer, train, epoch, timer: EpochTimer) -> float:
         lifter.train()
@@ -427,26 +355,3 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def _logger(folder: Path | None, level: str = "info", rank: int = 0):
-    """A logger writing to ``folder/log.txt`` (appending, so a resumed run keeps its history) and to stderr, at
-    ``level`` ("info", or "debug" for where each epoch's time goes); without ``folder`` (a follower of a run over
-    several processes), only its warnings and errors to stderr, marked with its rank."""
-    log = logging.getLogger(f"bench.run.{folder.resolve()}" if folder is not None else f"bench.run.rank{rank}")
-    log.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
-    log.propagate = False
-    handlers = [logging.FileHandler(folder / "log.txt"), logging.StreamHandler()] if folder is not None else \
-        [logging.StreamHandler()]
-    for handler in handlers:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s" if folder is not None else
-                                               f"%(asctime)s rank {rank}: %(message)s"))
-        handler.setLevel(logging.DEBUG if folder is not None else logging.WARNING)
-        log.addHandler(handler)
-    try:
-        yield log
-    finally:
-        for handler in handlers:
-            log.removeHandler(handler)
-            handler.close()
