@@ -33,12 +33,13 @@ from bench.data.windows import TestWindows, TrainWindows, WindowSpec
 from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
 from bench.io import save_text
 from bench.runs import config as cfg
+from bench.runs.baseline import mean_pose_baseline
 from bench.runs.checkpoints import model_name, save_checkpoint
 from bench.runs.config_rules import is_finite_number
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
-from bench.runs.records import data_source, write_record
+from bench.runs.records import data_source, run_splits, write_record
 from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.state import (
     RESTART_HINT,
@@ -116,7 +117,7 @@ class Run:
 
     def _run(self, log: logging.Logger) -> dict:
         source = data_source(self.config)
-        splits = _splits(self.config["selection"])
+        splits = run_splits(self.config["selection"])
         loaded = load_h3wb(source, subjects=[s for subjects in splits.values() for s in subjects],
                            max_gap=self.config["max_gap"])   # the files are read once, for every split
         sequences = {name: [seq for seq in loaded if seq.subject in subjects] for name, subjects in splits.items()}
@@ -132,7 +133,7 @@ class Run:
                  count_parameters(lifter), len(train))
         for epoch in range(state["epoch"], self.config["train"]["epochs"]):
             state = self._epoch(lifter, optimizer, train, validation, state, epoch, log)
-        return self._finish(lifter, sequences["test"], spec, source, state, log)
+        return self._finish(lifter, sequences, spec, source, state, log)
 
     def _make_folder(self) -> None:
         try:
@@ -297,7 +298,7 @@ class Run:
                            device=self.device, seed=self.config["seed"], bf16=self.config["bf16"])
         return results[pair_name(*VALIDATION_PAIR)]["overall"]["P-Best"]["WB"]
 
-    def _finish(self, lifter, test_sequences, spec, source, state, log) -> dict:
+    def _finish(self, lifter, sequences, spec, source, state, log) -> dict:
         if state["best_epoch"] is None:
             values = ", ".join(str(h["validation_wb"]) for h in state["history"])
             raise TrainingError(f"{self.folder}: no epoch had a finite validation WB ({values}), so none can be "
@@ -310,12 +311,13 @@ class Run:
         lifter.load_state_dict(weights)
         log.info("evaluating epoch %d on %s", state["best_epoch"], ", ".join(SPLITS["test"]))
         eval_cfg = self.config["eval"]
-        metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],
+        metrics = evaluate(lifter, TestWindows(sequences["test"], spec), eval_cfg["hypotheses_steps"],
                            protocol=eval_cfg["protocol"], flip_test=eval_cfg["flip_test"],
                            batch_size=eval_cfg["batch_size"], device=self.device, seed=self.config["seed"],
                            bf16=self.config["bf16"], progress=self.progress)
-        record = write_record(self.folder, self.config, self.run_id, lifter, source, _splits(self.config["selection"]),
-                              metrics, state)
+        baseline = mean_pose_baseline(sequences["train"], sequences["test"], eval_cfg["protocol"])
+        record = write_record(self.folder, self.config, self.run_id, lifter, source,
+                              run_splits(self.config["selection"]), metrics, state, baseline)
         log.info("record written to %s", self.record_path)
         return record
 
@@ -338,13 +340,6 @@ def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d:
 
 def _untimed(name: str):
     return contextlib.nullcontext()
-
-
-def _splits(selection: str) -> dict[str, tuple[str, ...]]:
-    """Train / validation / test subjects: the test subject is never used to select a checkpoint."""
-    if selection == "val":
-        return {"train": SPLITS["val-train"], "validation": SPLITS["val"], "test": SPLITS["test"]}
-    return {"train": SPLITS["train"], "test": SPLITS["test"]}
 
 
 def _optimizer(lifter, train_cfg: dict) -> torch.optim.Optimizer:
