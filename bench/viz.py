@@ -1,17 +1,20 @@
 """Draw whole-body skeletons, 2D and 3D, with the parts coloured: the one drawing module of pafuse-bench.
 
 Poses are in the j134 layout of :mod:`bench.skeleton` (pelvis first) and are drawn with ``skeleton.BONES``; each part
-(body with feet, face, left hand, right hand) has its colour in ``PART_COLOURS``.
+(body with feet, face, left hand, right hand) has its colour in ``PART_COLOURS``, named by a legend on every picture
+(``add_part_legend``).
 
-* 2D poses are image pixels (x right, y down) and are drawn with y pointing down, as on the image.
+* 2D poses are image pixels (x right, y down) and are drawn with y pointing down, as on the image, on axes
+  labelled ``x (px)`` and ``y (px)``.
 * 3D poses are camera-frame metres (x right, y down, z away from the camera, as H3WB's ``camera_3d``) and are drawn
   with height up: the plot's axes are (x, z, -y), seen from the fixed ``VIEW``.
 
-:class:`Skeleton2D` and :class:`Skeleton3D` own the artists of one skeleton on an existing axes and move them in
-place (``update``), so an animation re-renders one figure instead of building a figure per frame. :class:`PoseFigure`
-puts the 2D input beside the 3D pose with axes limits fixed over a whole clip; :func:`render_clip` writes a clip's
-PNG frames and animated GIF; :func:`render_sheet` puts several people (everyone in a still image) on one picture, each
-person's 2D beside their 3D. Matplotlib is used through its Agg canvas directly, so no global backend is changed.
+:class:`Skeleton2D` and :class:`Skeleton3D` own the artists of one skeleton on an existing axes and move them in place
+(``update``), so an animation re-renders one figure instead of building a figure per frame. :class:`PoseFigure` puts
+the 2D input beside the 3D pose with axes limits fixed over a whole clip; :func:`render_clip` writes a clip's PNG
+frames and animated GIF; :func:`sheet_figure` (saved by :func:`render_sheet`) puts several people (everyone in a still
+image) on one picture, each person's 2D beside their 3D. Matplotlib is used through its Agg canvas directly, so no
+global backend is changed.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Line3DCollection
 from PIL import Image
 
@@ -29,9 +34,14 @@ from bench.skeleton import BONES, NUM_JOINTS, PARTS
 
 PART_COLOURS = {"body": "#3465a4", "face": "#4e9a06", "left_hand": "#cc0000", "right_hand": "#f57900"}
 """Colour of each part's bones and keypoints (left hand red, right hand orange)."""
+PART_NAMES = {"body": "body and feet", "face": "face", "left_hand": "left hand", "right_hand": "right hand"}
+"""Each part as the pictures' legend names it (the body part holds the 17 body keypoints, the 6 foot keypoints and
+the pelvis)."""
 FILLED_COLOUR = "#555555"
 VIEW = (15.0, -60.0)
 """Fixed 3D view (elevation, azimuth) in degrees: from slightly above, 30 degrees to the side of the camera."""
+SHEET_HEADING_PX, SHEET_LEGEND_PX = 24, 22
+"""Pixels of a sheet kept above its rows for the heading and below them for the legend."""
 _MARKER_SIZE = {"body": 3.0, "face": 1.0, "left_hand": 1.5, "right_hand": 1.5}
 
 
@@ -61,6 +71,17 @@ def limits_3d(poses: np.ndarray, margin: float = 0.05) -> tuple[np.ndarray, floa
     points = to_plot_3d(poses.reshape(-1, 3))
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
     return centre, max(np.abs(points - centre).max() * (1 + margin), 1e-3)
+
+
+def add_part_legend(figure: Figure, filled: bool, **where) -> None:
+    """A one-line legend of the part colours on ``figure`` (and of the grey cross of a filled keypoint, where
+    ``filled``); ``where`` places it (``loc``, ``bbox_to_anchor``)."""
+    handles = [Line2D([], [], color=colour, marker="o", markersize=3, linewidth=1.5, label=PART_NAMES[part])
+               for part, colour in PART_COLOURS.items()]
+    if filled:
+        handles.append(Line2D([], [], color=FILLED_COLOUR, marker="x", markersize=4, linestyle="none",
+                              label="filled keypoint"))
+    figure.legend(handles=handles, ncol=len(handles), frameon=False, fontsize=7, handlelength=1.5, **where)
 
 
 class Skeleton2D:
@@ -123,18 +144,21 @@ class PoseFigure:
         pose_3d: (T, 134, 3) camera-frame metres, e.g. root-relative (sets the 3D limits).
         size: picture (width, height) in pixels.
         dpi: dots per inch (sets the size of text and lines relative to the picture).
+        filled: (T, 134) bool flags of the clip's filled keypoints; the legend shows the grey cross when any is.
     """
 
     def __init__(self, pose_2d: np.ndarray, pose_3d: np.ndarray, size: tuple[int, int] = (800, 400),
-                 dpi: int = 100):
+                 dpi: int = 100, filled: np.ndarray | None = None):
         pose_2d, pose_3d = _check_pose(pose_2d, 2), _check_pose(pose_3d, 3)
         self.figure = Figure(figsize=(size[0] / dpi, size[1] / dpi), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
-        ax2d = self.figure.add_axes((0.06, 0.08, 0.42, 0.8))
-        ax3d = self.figure.add_axes((0.5, 0.02, 0.48, 0.9), projection="3d")
+        ax2d = self.figure.add_axes((0.09, 0.2, 0.38, 0.68))
+        ax3d = self.figure.add_axes((0.5, 0.1, 0.48, 0.82), projection="3d")
         self.skeleton_2d, self.skeleton_3d = Skeleton2D(ax2d), Skeleton3D(ax3d)
         self._style_2d(ax2d, limits_2d(pose_2d))  # after the artists, which would otherwise autoscale the axes
         self._style_3d(ax3d, *limits_3d(pose_3d))
+        add_part_legend(self.figure, filled is not None and bool(np.any(filled)), loc="lower center",
+                        bbox_to_anchor=(0.5, 0.0))
         self.title = self.figure.text(0.5, 0.96, "", ha="center", va="top", fontsize=9)
         self._moving = [*self.skeleton_2d.artists(), *self.skeleton_3d.artists(), self.title]
         for artist in self._moving:
@@ -147,14 +171,19 @@ class PoseFigure:
         ax.set_xlim(x0, x1)
         ax.set_ylim(y1, y0)  # image rows grow downwards
         ax.set_aspect("equal")
-        ax.set_title("2D input (px)", fontsize=8)
+        ax.set_title("2D input", fontsize=8)
+        ax.set_xlabel("x (px)", fontsize=7, labelpad=1)
+        ax.set_ylabel("y (px)", fontsize=7, labelpad=1)
         ax.tick_params(labelsize=6)
 
     @staticmethod
     def _style_3d(ax, centre: np.ndarray, half: float) -> None:
-        for axis, (low, high), label in zip("xyz", zip(centre - half, centre + half), ("x (m)", "depth z", "up -y")):
+        labels = ("x (m)", "depth z (m)", "up -y (m)")
+        for axis, (low, high), label in zip("xyz", zip(centre - half, centre + half), labels):
             getattr(ax, f"set_{axis}lim")(low, high)
             getattr(ax, f"set_{axis}label")(label, fontsize=6, labelpad=-8)
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.set_major_locator(MaxNLocator(4))   # fewer ticks: six or more run into each other in a small panel
         ax.set_box_aspect((1, 1, 1))
         ax.view_init(*VIEW)
         ax.tick_params(labelsize=5, pad=-3)
@@ -223,7 +252,7 @@ def render_clip(pose_2d: np.ndarray, pose_3d: np.ndarray, filled: np.ndarray | N
         return []
     if len(pose_2d) != len(pose_3d) or len(pose_2d) == 0:
         raise ValueError(f"2D and 3D clips should have the same T >= 1 frames, got {len(pose_2d)} and {len(pose_3d)}")
-    figure = PoseFigure(pose_2d, pose_3d, size=size)
+    figure = PoseFigure(pose_2d, pose_3d, size=size, filled=filled)
     stride = -(-len(pose_2d) // max_gif_frames)
     written, pictures = [], []
     for frame in range(len(pose_2d)):
@@ -240,42 +269,50 @@ def render_clip(pose_2d: np.ndarray, pose_3d: np.ndarray, filled: np.ndarray | N
     return written
 
 
-def render_sheet(poses_2d: np.ndarray, poses_3d: np.ndarray, path: str | Path, filled: np.ndarray | None = None, *,
+def render_sheet(poses_2d: np.ndarray, poses_3d: np.ndarray, path: str | Path, filled: np.ndarray | None = None,
+                 **options) -> Path:
+    """Write :func:`sheet_figure` as a PNG at ``path`` (``options`` are its keyword arguments); returns ``path``."""
+    figure = sheet_figure(poses_2d, poses_3d, filled, **options)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return save_png(np.asarray(canvas.buffer_rgba())[..., :3].copy(), path)
+
+
+def sheet_figure(poses_2d: np.ndarray, poses_3d: np.ndarray, filled: np.ndarray | None = None, *,
                  titles: list[str] | None = None, heading: str = "", row_size: tuple[int, int] = (640, 300),
-                 dpi: int = 100) -> Path:
-    """One picture of several people (e.g. everyone in a still image): per row, a person's 2D beside their 3D.
+                 dpi: int = 100) -> Figure:
+    """One picture of several people (e.g. everyone in a still image): per row, a person's 2D beside their 3D,
+    the part colours' legend below the rows.
 
     Args:
         poses_2d: (P, 134, 2) pixels, one pose per person.
         poses_3d: (P, 134, 3) camera-frame metres.
-        path: the PNG to write.
         filled: (P, 134) bool, keypoints that were filled rather than detected (grey crosses), or None.
         titles: one title per person (default ``person p``).
         heading: a line above the rows (e.g. the image's name).
-        row_size: (width, height) in pixels of one row.
-
-    Returns:
-        ``path``.
+        row_size: (width, height) in pixels of one row; the picture is ``SHEET_LEGEND_PX`` (and, with a heading,
+            ``SHEET_HEADING_PX``) taller than the rows.
     """
     poses_2d, poses_3d = _check_pose(poses_2d, 2), _check_pose(poses_3d, 3)
     if poses_2d.ndim != 3 or len(poses_2d) != len(poses_3d) or len(poses_2d) == 0:
         raise ValueError(f"expected P >= 1 people in 2D and 3D, got shapes {poses_2d.shape} and {poses_3d.shape}")
     people = len(poses_2d)
     width, height = row_size
-    top = 24 if heading else 0  # pixels kept for the heading
-    figure = Figure(figsize=(width / dpi, (people * height + top) / dpi), dpi=dpi)
-    canvas = FigureCanvasAgg(figure)
-    row = height / (people * height + top)  # one row's height as a fraction of the figure
+    top = SHEET_HEADING_PX if heading else 0
+    total = people * height + top + SHEET_LEGEND_PX
+    figure = Figure(figsize=(width / dpi, total / dpi), dpi=dpi)
+    row = height / total  # one row's height as a fraction of the figure
     for p in range(people):
-        bottom = 1 - (top / (people * height + top)) - (p + 1) * row
-        ax2d = figure.add_axes((0.08, bottom + 0.12 * row, 0.4, 0.76 * row))
+        bottom = 1 - top / total - (p + 1) * row
+        ax2d = figure.add_axes((0.1, bottom + 0.17 * row, 0.38, 0.71 * row))
         ax3d = figure.add_axes((0.52, bottom + 0.02 * row, 0.44, 0.9 * row), projection="3d")
         Skeleton2D(ax2d).update(poses_2d[p], None if filled is None else filled[p])
         Skeleton3D(ax3d).update(poses_3d[p])
         PoseFigure._style_2d(ax2d, limits_2d(poses_2d[p]))
         PoseFigure._style_3d(ax3d, *limits_3d(poses_3d[p]))
-        ax2d.set_title(f"{titles[p] if titles else f'person {p}'}: 2D input (px)", fontsize=8)
+        ax2d.set_title(f"{titles[p] if titles else f'person {p}'}: 2D input", fontsize=8)
     if heading:
-        figure.text(0.5, 1 - 4 / (people * height + top), heading, ha="center", va="top", fontsize=9)
-    canvas.draw()
-    return save_png(np.asarray(canvas.buffer_rgba())[..., :3].copy(), path)
+        figure.text(0.5, 1 - 4 / total, heading, ha="center", va="top", fontsize=9)
+    add_part_legend(figure, filled is not None and bool(np.any(filled)), loc="lower center",
+                    bbox_to_anchor=(0.5, 0.0))
+    return figure

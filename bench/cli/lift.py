@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.lift.aggregation import AGGREGATES
-from bench.lift.filling import DEFAULT_THRESHOLD
-from bench.lift.tracking import MAX_MISSED
+from bench.cli.constants import AGGREGATES, DEFAULT_THRESHOLD, MAX_MISSED
 
 RENDER_FORMATS = ("png", "gif", "none")
 
@@ -82,7 +80,7 @@ def _lift(args) -> int:
                           aggregate_by=args.aggregate, render_formats=formats, save_hypotheses=args.save_hypotheses,
                           flip_test=False if args.no_flip else None, threshold=args.threshold, fps=args.fps,
                           device=args.device, seed=args.seed, mode=args.mode, max_missed=args.track_gap, log=print,
-                          trust_checkpoint=args.trust_checkpoint)
+                          trust_checkpoint=args.trust_checkpoint, progress=True)
     for summary in summaries:
         frames, seconds = summary["frames"], summary["seconds"]
         who = f"person {summary['person']}" if summary["image"] is None else \

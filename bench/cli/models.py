@@ -1,8 +1,6 @@
 """``bench models``: every registered lifter with its parameter count at a given joint and frame count."""
 from __future__ import annotations
 
-from tabulate import tabulate
-
 
 def add_models_command(commands) -> None:
     models = commands.add_parser("models", help="list registered lifters with their parameter counts",
@@ -43,6 +41,8 @@ def _number(value) -> str:
 
 def models_table(joints: int, frames: int, pattern: str = "*") -> str:
     """The table ``bench models`` prints."""
+    from tabulate import tabulate
+
     from bench.runs.lifters import lifter_rows
 
     table = [[r["lifter"], _number(r["parameters"]), r.get("receptive_field", ""), r.get("output", ""),
@@ -53,6 +53,8 @@ def models_table(joints: int, frames: int, pattern: str = "*") -> str:
 
 def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern: str = "*") -> str:
     """The table ``bench models --part-based`` prints."""
+    from tabulate import tabulate
+
     from bench.runs.lifters import part_based_rows
 
     table = []
@@ -69,6 +71,8 @@ def part_based_table(joints: int, frames: int, widths: str = "balanced", pattern
 
 def pafuse_variants_table(joints: int, frames: int) -> str:
     """Parameter count of every PAFUSE ablation, beside vanilla D3DP at the same J and N (and N = 81)."""
+    from tabulate import tabulate
+
     from bench.runs.lifters import pafuse_variant_rows
 
     table = [[r["variant"], r["frames"], f"{r['parameters']:,}", f"{r['ratio']:.4f}"]

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.metrics import PROTOCOLS
+from bench.cli.constants import PROTOCOL_NAMES
 
 
 def add_report_command(commands) -> None:
     report = commands.add_parser(
         "report", help="Table 1, 2 or 3 of the paper with our runs beside the published numbers",
-        description="Gather every record.json under --results, average the runs that differ only in their seed "
+        description="Gather every record.json and bench eval result (RUN/evaluations/*.json) under --results, take "
+                    "one record per run, protocol and (H, K) (an evaluation of the selected checkpoint best.pt "
+                    "before one of another checkpoint, then the one finished last; stderr names every record used "
+                    "and not used, and why), average the runs that differ only in their seed "
                     "(mean ± std, n), match them to the rows of the paper's table (lifter, part-based design, "
                     "frames, H/K, estimator, part options) and print the table with the paper's numbers beside "
                     "ours. Runs of another protocol or dataset are never averaged in.")
@@ -18,8 +21,9 @@ def add_report_command(commands) -> None:
     report.add_argument("--format", dest="form", choices=("latex", "markdown", "csv"), default="markdown",
                         help="latex (booktabs table*), markdown (default) or csv (unrounded numbers)")
     report.add_argument("--results", type=Path, default=Path("results/runs"),
-                        help="folder searched recursively for record.json (default results/runs)")
-    report.add_argument("--protocol", choices=tuple(PROTOCOLS), default="h3wb",
+                        help="folder searched recursively for record.json and evaluations/*.json (default "
+                             "results/runs)")
+    report.add_argument("--protocol", choices=PROTOCOL_NAMES, default="h3wb",
                         help="only runs evaluated under this metric protocol (default h3wb)")
     report.add_argument("--out", type=Path, help="write the table to this file (atomically) instead of printing it")
     report.add_argument("--plot", type=Path, metavar="FILE.png",
@@ -42,6 +46,8 @@ def _report(args) -> int:
             check_writable(path)
     report = build_report(args.results, number=args.table, protocol=args.protocol)
     text = render(report, args.form)
+    for line in report.records:   # which record files gave the numbers, and why the others did not
+        print(f"note: {line}", file=sys.stderr)
     if args.out is None:
         print(text, end="")
     else:

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tabulate import tabulate
-
-from bench.metrics import PROTOCOLS, TABLE_METRICS
+from bench.cli.constants import PROTOCOL_NAMES
 
 
 def add_run_command(commands) -> None:
@@ -28,7 +26,7 @@ def add_run_command(commands) -> None:
     run.add_argument("--hypotheses", type=int, nargs="+",
                      help="hypotheses H to evaluate with, one per --steps value (generative lifters), e.g. 1 20 300")
     run.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses, e.g. 1 10 5")
-    run.add_argument("--protocol", choices=tuple(PROTOCOLS),
+    run.add_argument("--protocol", choices=PROTOCOL_NAMES,
                      help="metric protocol: h3wb (official leaderboard, default) or pafuse (the reference code's)")
     run.add_argument("--selection", choices=("val", "last"),
                      help="val (default): train on S1 S5 S6 and keep the epoch best on S7; last: train on S1 S5 S6 "
@@ -88,7 +86,7 @@ def add_eval_command(commands) -> None:
     evaluate.add_argument("--checkpoint", type=Path, help="checkpoint file (default: RUN/best.pt)")
     evaluate.add_argument("--hypotheses", type=int, nargs="+", help="hypotheses H, one per --steps value")
     evaluate.add_argument("--steps", type=int, nargs="+", help="DDIM steps K, paired with --hypotheses")
-    evaluate.add_argument("--protocol", choices=tuple(PROTOCOLS), help="metric protocol (default: the run's)")
+    evaluate.add_argument("--protocol", choices=PROTOCOL_NAMES, help="metric protocol (default: the run's)")
     evaluate.add_argument("--device", help="cpu, cuda or cuda:N (default: the run's)")
     evaluate.add_argument("--trust-checkpoint", action="store_true",
                           help="load a checkpoint that needs more than tensors, numbers and plain containers; such a "
@@ -100,13 +98,25 @@ def add_eval_command(commands) -> None:
     evaluate.set_defaults(func=_eval)
 
 
-def _pairs(args) -> list[list[int]] | None:
+def _pairs(args, hint: str = "") -> list[list[int]] | None:
+    """The (H, K) pairs of --hypotheses and --steps, None when neither is given; ``hint`` ends the error message."""
     if args.hypotheses is None and args.steps is None:
         return None
-    hypotheses, steps = args.hypotheses or [1] * len(args.steps), args.steps or [1] * len(args.hypotheses)
+    hypotheses, steps = args.hypotheses or [], args.steps or []
     if len(hypotheses) != len(steps):
-        raise ValueError(f"--hypotheses and --steps pair up: got {len(hypotheses)} and {len(steps)} values")
+        raise ValueError(f"--hypotheses and --steps are given as pairs of the same length, one DDIM step count K "
+                         f"per hypothesis count H (e.g. --hypotheses 1 20 --steps 1 10); found "
+                         f"{_given('--hypotheses', hypotheses)} and {_given('--steps', steps)}{hint}")
     return [[h, k] for h, k in zip(hypotheses, steps)]
+
+
+def _given(flag: str, values: list[int]) -> str:
+    return f"{flag} {' '.join(map(str, values))}" if values else f"no {flag}"
+
+
+def _eval_hint(out: Path) -> str:
+    return (f". Evaluating a finished run at new (H, K) pairs is bench eval's job, e.g. python -m bench eval --run "
+            f"{out / '<run id>'} --hypotheses 20 --steps 10")
 
 
 def flags_to_config(args) -> dict:
@@ -119,7 +129,7 @@ def flags_to_config(args) -> dict:
         "bf16": args.bf16,
         "compile": args.compile,
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr},
-        "eval": {"protocol": args.protocol, "hypotheses_steps": _pairs(args)},
+        "eval": {"protocol": args.protocol, "hypotheses_steps": _pairs(args, _eval_hint(args.out))},
         "parts": {"widths": args.widths, "hands": args.hands, "attach": args.attach, "loss": args.part_loss,
                   "error": args.error, "shift": False if args.no_shift else None,
                   "split": False if args.no_split else None},
@@ -128,19 +138,13 @@ def flags_to_config(args) -> dict:
     return merge(flags, set_overrides(args.set))
 
 
-def summary_table(metrics: dict) -> str:
-    """One row per (H, K) and estimator: WB, PB, Body, Face, Hands in mm."""
-    rows = [[pair, estimator] + [f"{values[c]:.1f}" for c in TABLE_METRICS]
-            for pair, estimators in metrics.items() for estimator, values in estimators.items()]
-    return tabulate(rows, headers=["H-K", "estimator", *TABLE_METRICS], tablefmt="github", disable_numparse=True)
-
-
 def _run(args) -> int:
     import os
 
     from bench.io import check_writable
     from bench.runs import config as cfg
     from bench.runs.processes import SINGLE, from_environment
+    from bench.runs.summary import result_summary
     from bench.runs.training import Run
 
     config = cfg.resolve(flags_to_config(args), config_file=args.config, preset_name=args.preset)
@@ -165,7 +169,7 @@ def _run(args) -> int:
           f"{record['parameters']:,} parameters, {record['training']['epochs_done']} epochs in "
           f"{record['training']['seconds']:.0f} s, epoch {record['training']['selected_epoch']} selected, "
           f"protocol {record['protocol']}")
-    print(summary_table(record["metrics"]))
+    print(result_summary(record, quick=args.preset == "quick"))
     print(f"record: {run.record_path}")
     return 0
 
@@ -183,13 +187,24 @@ def _launch(argv: list[str], devices: int) -> int:
 
 def _eval(args) -> int:
     from bench.runs.evaluation import evaluate_run
+    from bench.runs.summary import result_summary
 
     result, path = evaluate_run(args.run, checkpoint=args.checkpoint, pairs=_pairs(args), protocol=args.protocol,
                                 device=args.device, export_h3wb=args.export_h3wb,
-                                trust_checkpoint=args.trust_checkpoint)
-    print(summary_table(result["metrics"]))
+                                trust_checkpoint=args.trust_checkpoint, announce=_announce)
+    print(result_summary(result))
     print(f"saved: {path}")
     if "export_h3wb" in result:
         export = result["export_h3wb"]
         print(f"test predictions ({export['pair']}, mean over hypotheses as {export['estimator']}): {export['file']}")
     return 0
+
+
+def _announce(plan: dict) -> None:
+    """Say what ``bench eval`` evaluates, before the work starts."""
+    known = plan["epoch"] is not None and plan["epoch"] >= 0   # -1: the checkpoint names no epoch
+    epoch = f" (epoch {plan['epoch']})" if known else ""
+    pairs = ", ".join(f"(H = {h}, K = {k})" for h, k in plan["pairs"])
+    print(f"evaluating run {plan['run']}, checkpoint {plan['checkpoint']}{epoch}, protocol {plan['protocol']}, "
+          f"(H, K) pairs {pairs}{'' if plan['generative'] else ' (a deterministic lifter: one hypothesis)'}",
+          flush=True)

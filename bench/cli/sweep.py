@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tabulate import tabulate
-
-from bench.runs.config import set_overrides
-from bench.sweeps.status import CLUSTERS
+from bench.cli.constants import CLUSTERS
 
 SUBMITTABLE = ("not submitted", "failed")
 """States of the runs a sweep submits (again); a queued, running or unknown run is left alone."""
@@ -57,6 +54,7 @@ def _add_sweep_arguments(parser) -> None:
 
 
 def _load(args):
+    from bench.runs.config import set_overrides
     from bench.sweeps.files import load_sweep, sweeps_folder
     from bench.sweeps.status import latest_jobs, run_states
 
@@ -132,6 +130,8 @@ def _status(args) -> int:
 
 def run_table(sweep, states: dict, jobs: bool = False) -> str:
     """One row per run: run id, model, part-based, frames, H/K pairs, seed, other settings and state."""
+    from tabulate import tabulate
+
     headers = ["run id", "model", "part-based", "frames", "H/K", "seed", "changes", "state"] + (["job"] * jobs)
     rows = []
     for run in sweep.runs:

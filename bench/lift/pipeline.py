@@ -100,11 +100,13 @@ class _Clip:
 
 
 def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, steps: int = 1, flip_test: bool = True,
-                 batch_size: int = 64, device: str | torch.device = "cpu", seed: int = 0) -> np.ndarray:
+                 batch_size: int = 64, device: str | torch.device = "cpu", seed: int = 0,
+                 progress: bool | str = False) -> np.ndarray:
     """Predict every frame of a clip once: (T, 134, 2) input -> (T, H, 134, 3) root-relative metres.
 
     Sampling is seeded by ``seed``, as evaluation's is (a generator per batch). The root (pelvis) is subtracted
-    from each prediction, so the output is root-relative whatever the lifter's output at the root.
+    from each prediction, so the output is root-relative whatever the lifter's output at the root. ``progress``:
+    a bar over the batches of windows, labelled by the string when one is given.
     """
     if not lifter.generative and hypotheses != 1:
         raise ValueError(f"{type(lifter).__name__} is deterministic: it predicts 1 hypothesis, not {hypotheses}")
@@ -114,7 +116,7 @@ def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, st
     outputs, indices, masks = [], [], []
     for pred, _, mask, frame_index in predict_frames(lifter, windows, hypotheses=hypotheses, steps=steps,
                                                      flip_test=flip_test, batch_size=batch_size, device=device,
-                                                     seed=seed):
+                                                     seed=seed, progress=progress):
         outputs.append(pred.transpose(1, 2).cpu())  # (B, N, H, J, 3): frames next to windows for the scatter
         indices.append(frame_index)
         masks.append(mask.cpu())
@@ -124,7 +126,7 @@ def predict_clip(lifter: Lifter, pose_2d: np.ndarray, *, hypotheses: int = 1, st
 
 def lift_track(model: Model, track: Track, *, hypotheses: int = 1, steps: int = 1, aggregate_by: str = "mean",
                flip_test: bool | None = None, threshold: float = 0.3, batch_size: int | None = None,
-               seed: int | None = None, device: str | torch.device = "cpu") -> Lifted:
+               seed: int | None = None, device: str | torch.device = "cpu", progress: bool | str = False) -> Lifted:
     """Fill, normalize, predict and aggregate one person's clip; unset options take the run's evaluation settings."""
     keypoints, filled = fill_track(track, threshold)
     pose_2d = model_input(keypoints, track.image_size)
@@ -132,7 +134,7 @@ def lift_track(model: Model, track: Track, *, hypotheses: int = 1, steps: int = 
     per_frame = predict_clip(model.lifter, pose_2d, hypotheses=hypotheses, steps=steps,
                              flip_test=eval_cfg["flip_test"] if flip_test is None else flip_test,
                              batch_size=batch_size or eval_cfg["batch_size"], device=device,
-                             seed=model.config["seed"] if seed is None else seed)
+                             seed=model.config["seed"] if seed is None else seed, progress=progress)
     weights = np.insert((~filled).astype(np.float64), PELVIS, 0.0, axis=1)  # the pelvis is derived, not detected
     pose_3d = aggregate(per_frame, pose_2d, weights, aggregate_by).astype(np.float32)
     return Lifted(track, keypoints, filled, pose_2d, per_frame.astype(np.float32), pose_3d,
@@ -151,7 +153,7 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
               save_hypotheses: bool = False, flip_test: bool | None = None, threshold: float = 0.3,
               fps: float = 10.0, device: str = "cpu", seed: int | None = None, mode: str | None = None,
               max_missed: int = MAX_MISSED, log: Callable[[str], None] | None = None,
-              trust_checkpoint: bool = False) -> list[dict]:
+              trust_checkpoint: bool = False, progress: bool = False) -> list[dict]:
     """Read a keypoint file or folder, lift every person clip (or those of ``person``), write outputs and pictures.
 
     ``mode`` (``images`` / ``video``, default: decided from the file, :func:`bench.lift.readers.choose_mode`) says
@@ -159,6 +161,8 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
     Folders: :mod:`bench.lift.outputs`. ``hypotheses`` and ``steps`` default to the last (H, K) pair the run was
     evaluated with. Returns one summary per clip: person, image, folder, frames, files, the seconds spent
     predicting, filled keypoints and those far outside the image; an image's summaries carry its ``sheet``.
+    With ``progress``, each clip's sampling shows a bar over its windows labelled with the clip count
+    (``lift person 3 (2/5)``).
     """
     _positive(hypotheses, "hypotheses")
     _positive(steps, "steps")
@@ -177,10 +181,11 @@ def lift_file(source: str | Path, out: str | Path, *, run: str | Path | None = N
     options = dict(hypotheses=hypotheses, steps=steps, aggregate_by=aggregate_by, flip_test=info["flip_test"],
                    threshold=threshold, seed=info["seed"], device=device)
     summaries, lifted_by_image = [], {}
-    for track in tracks:
+    for number, track in enumerate(tracks, start=1):
         folder = clip_folder(out, track, tracks)
         start = time.perf_counter()
-        lifted = lift_track(model, track, **options)
+        label = progress and f"lift person {track.person} ({number}/{len(tracks)})"
+        lifted = lift_track(model, track, **options, progress=label)
         seconds = time.perf_counter() - start
         files = write_outputs(folder, lifted, dict(info, image_size=list(track.image_size)), save_hypotheses)
         if track.image is None:

@@ -78,6 +78,9 @@ def run(models: list[str], settings: PerfSettings, paths: list[str] | None = Non
     report and the printed sections."""
     parsed = [compare.parse_sweep(text) for text in sweeps]
     report = {"machine": measure.machine_info(settings), "settings": dataclasses.asdict(settings)}
+    warning = busy_warning(report["machine"])
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     sections = [_header(report)]
     if devices is not None:
         report["scaling"] = [_progress(name, f"timing 1 and {devices} processes of", scaling.measure_scaling, name,
@@ -97,6 +100,17 @@ def run(models: list[str], settings: PerfSettings, paths: list[str] | None = Non
         report["sweeps"][axis] = rows
         sections.append(f"sweep over {axis}:\n" + compare.sweep_table(rows, settings))
     return report, sections
+
+
+def busy_warning(machine: dict) -> str | None:
+    """One line when the machine is busier than its cores (1-minute load average above ``os.cpu_count()``), else
+    None: other processes then take CPU time from the measurements."""
+    load, cores = machine["load_average"], machine["cores"]
+    if load is None or cores is None or load[0] <= cores:
+        return None
+    return (f"warning: load average {load[0]:.2f} over the last minute exceeds this machine's {cores} cores: other "
+            f"processes compete for the CPU, so this run's figures will be unreliable (slower and noisier than on an "
+            f"idle machine)")
 
 
 def _progress(name: str, verb: str, fn, *fn_args):

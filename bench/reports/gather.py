@@ -17,8 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from bench.metrics import PROTOCOLS
+from bench.reports.mean_pose import with_mean_pose
+from bench.reports.selection import checkpoint_name, choose, record_notes, summary_notes
 from bench.reports.tables import (
     PAPER_RESULTS,
     PART_OPTIONS,
@@ -64,6 +67,7 @@ class TableRow:
     delta: dict[str, float] | None
     paper_delta: dict[str, float] | None
     bold: frozenset = frozenset()
+    not_better: frozenset = frozenset()   # the columns not below the mean-pose baseline (bench.reports.mean_pose)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,31 +79,43 @@ class Report:
     rows: tuple[TableRow, ...]
     caption: str
     notes: tuple[str, ...]
+    records: tuple[str, ...] = ()
+    """One line per record file read: used (for which (H, K)) or not, and why (``bench.reports.selection``)."""
+
+
+PROGRESS_FROM = 200
+"""Reading this many record files or more shows a progress bar (a sweep's worth of runs and evaluations)."""
 
 
 def gather_records(results: str | Path, columns) -> pd.DataFrame:
+    """The lines of :func:`read_records` that count: for each run, protocol and (H, K), those of one record
+    (``bench.reports.selection.RULE``; a run copied into two folders counts once)."""
+    lines = read_records(results, columns)
+    return lines[lines["path"] == lines["chosen"]].reset_index(drop=True)
+
+
+def read_records(results: str | Path, columns) -> pd.DataFrame:
     """Every ``record.json`` and ``bench eval`` evaluation (``evaluations/*.json``) under ``results`` as one line per
-    (run, (H, K), estimator); where both give a (run, pair, estimator), the newer counts.
+    (record file, (H, K), estimator).
 
     Args:
         results: folder searched recursively (run folders, or folders of run folders).
         columns: the metric names to read, e.g. ``("WB", "PB", "Body", "Face", "Hands")``.
 
     Returns:
-        Columns: run_id, path, seed, source, finished, model_args (JSON text), then ``GROUP_KEYS``, then the
-        metric columns in mm.
+        Columns: run_id, path, seed, source, finished, checkpoint (the evaluated file's name; ``best.pt`` for a
+        ``record.json``), model_args (JSON text), then ``GROUP_KEYS``, then the metric columns in mm, then
+        ``chosen``: the path of the record that counts for the line's run, protocol and pair
+        (:func:`bench.reports.selection.choose`).
     """
     results = Path(results)
     if not results.is_dir():
         raise ReportError(f"{results}: no such results folder (pass --results DIR, a folder of run folders)")
     paths = sorted([*results.rglob("record.json"), *results.rglob("evaluations/*.json")])
-    lines = [line for path in paths for line in _record_lines(path, columns)]
-    frame = pd.DataFrame(lines, columns=["run_id", "path", "seed", "source", "finished", "model_args", *GROUP_KEYS,
-                                         *columns])
-    # the same run copied into two folders counts once
-    frame = frame.sort_values("finished", kind="stable")
-    return frame.drop_duplicates(["run_id", "protocol", "hypotheses", "steps", "estimator"],
-                                 keep="last").reset_index(drop=True)
+    shown = tqdm(paths, desc="reading records", unit="file", leave=False, disable=len(paths) < PROGRESS_FROM)
+    lines = [line for path in shown for line in _record_lines(path, columns)]
+    return choose(pd.DataFrame(lines, columns=["run_id", "path", "seed", "source", "finished", "checkpoint",
+                                               "model_args", *GROUP_KEYS, *columns]))
 
 
 def _record_lines(path: Path, columns) -> list[dict]:
@@ -116,6 +132,7 @@ def _record_lines(path: Path, columns) -> list[dict]:
             "part_based": _field(path, record, "part_based", bool),
             "parts": parts_key(parts), "fingerprint": _field(path, fields["data"], "fingerprint", str, "data."),
             "source": str(fields["data"].get("source", "")), "setting": _setting(path, record),
+            "checkpoint": checkpoint_name(path, record),
             "model_args": json.dumps(_shared_args(record), sort_keys=True)}
     lines = []
     for pair, estimators in fields["metrics"].items():
@@ -194,6 +211,16 @@ def _matches(groups: pd.DataFrame, row: PaperRow, pair: bool = True) -> pd.Serie
     return mask
 
 
+def _tables_filled(lines: pd.DataFrame, counted: pd.Index, tables: dict[int, PaperTable]) -> pd.Series:
+    """For every line, the numbers of the tables with a row it fills (none for a line that does not count)."""
+    filled = {n: pd.Series(False, index=lines.index) for n in tables}
+    for n, table in tables.items():
+        for row in table.rows:
+            filled[n] |= _matches(lines, row)
+    return pd.Series([tuple(n for n in tables if index in counted and filled[n][index]) for index in lines.index],
+                     index=lines.index, dtype=object)
+
+
 def _pairs_of(groups: pd.DataFrame):
     def found(row: PaperRow) -> set[tuple[int, int]]:
         hits = groups[_matches(groups, row, pair=False)]
@@ -206,9 +233,10 @@ def build_report(results: str | Path, number: int = 1, protocol: str = "h3wb",
     """Lay out paper table ``number`` with our runs under ``results`` (one protocol) beside the paper's numbers.
 
     Args:
-        results: folder of run folders (searched recursively for ``record.json``).
+        results: folder of run folders (searched recursively for ``record.json`` and ``evaluations/*.json``).
         number: 1, 2 or 3.
-        protocol: ``"h3wb"`` or ``"pafuse"``; records of the other protocol are left out (and counted in a note).
+        protocol: ``"h3wb"`` or ``"pafuse"``; records of the other protocol are left out (counted in a note and
+            named in ``records``).
         paper_results: the paper-results YAML (default ``configs/paper_results.yaml``).
     """
     tables = load_paper_tables(Path(paper_results) if paper_results is not None else PAPER_RESULTS)
@@ -217,18 +245,21 @@ def build_report(results: str | Path, number: int = 1, protocol: str = "h3wb",
     if protocol not in PROTOCOLS:
         raise ReportError(f"--protocol: expected one of {sorted(PROTOCOLS)}, found {protocol!r}")
     columns = tables[number].columns
-    everything = gather_records(results, columns)
-    lines = everything[everything["protocol"] == protocol]
+    everything = read_records(results, columns)
+    lines = everything[(everything["protocol"] == protocol) & (everything["path"] == everything["chosen"])]
     groups = seed_groups(lines, columns)
     expanded = {n: expand_pairs(t, _pairs_of(groups)) for n, t in tables.items()}
     table = expanded[number]
     sources = lines.groupby("fingerprint")["source"].agg(lambda s: sorted(set(s))).to_dict()
     rows = _bold(_table_rows(table, groups, tag_data=len(sources) > 1), columns)
-    shown = {run for t in expanded.values() for row in t.rows for runs in groups[_matches(groups, row)]["runs"]
-             for run in runs}
-    notes = [*_row_notes(rows), *_nonfinite_notes(lines, columns), *_data_notes(lines, sources),
-             *_left_out_notes(everything, protocol, sorted(set(lines["run_id"]) - set(shown)))]
-    return Report(table, protocol, rows, _caption(table, protocol, sources), tuple(notes))
+    rows, mean_pose_notes = with_mean_pose(rows, results, protocol, columns, len(sources) > 1,
+                                           lines["run_id"].nunique(), TableRow)
+    everything = everything.assign(tables=_tables_filled(everything, lines.index, expanded))
+    shown = set(everything.loc[everything["tables"].map(bool), "run_id"])
+    notes = [*_row_notes(rows), *_nonfinite_notes(lines, columns), *_data_notes(lines, sources), *mean_pose_notes,
+             *summary_notes(everything, protocol), *_unmatched_notes(sorted(set(lines["run_id"]) - shown))]
+    records = record_notes(everything, protocol, number, Path(results).parent)
+    return Report(table, protocol, rows, _caption(table, protocol, sources), tuple(notes), tuple(records))
 
 
 def _caption(table: PaperTable, protocol: str, sources: dict[str, list[str]]) -> str:
@@ -292,15 +323,12 @@ def _data_notes(lines: pd.DataFrame, sources: dict[str, list[str]]) -> list[str]
             f"{counts[fingerprint]} runs." for fingerprint, paths in sources.items()]
 
 
-def _left_out_notes(everything: pd.DataFrame, protocol: str, unmatched: list[str]) -> list[str]:
-    notes = []
-    for other, runs in everything[everything["protocol"] != protocol].groupby("protocol")["run_id"]:
-        notes.append(f"{runs.nunique()} runs evaluated under protocol {other} are not shown (--protocol {other}).")
-    if unmatched:
-        listed = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
-        notes.append(f"{len(unmatched)} runs match no row of the paper's tables (another lifter, frame count or "
-                     f"part option): {listed}.")
-    return notes
+def _unmatched_notes(unmatched: list[str]) -> list[str]:
+    if not unmatched:
+        return []
+    listed = ", ".join(unmatched[:5]) + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else "")
+    return [f"{len(unmatched)} runs match no row of the paper's tables (another lifter, frame count or part option): "
+            f"{listed}."]
 
 
 def _table_rows(table: PaperTable, groups: pd.DataFrame, tag_data: bool) -> tuple[TableRow, ...]:

@@ -6,6 +6,7 @@ or a blank. Bold marks the best of our rows in each column.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tabulate import tabulate
 
 from bench.io import atomic_path
 from bench.reports.gather import NONFINITE, Report, TableRow
+from bench.runs.summary import NOT_BETTER
 
 MISSING = "—"
 MINUS = "−"  # U+2212: a typographic minus for the changes in mm
@@ -47,7 +49,8 @@ def _change(value: float) -> str:
 
 
 def _ours(row: TableRow, column: str, bold, escape) -> str:
-    """Our cell: mean (bold if best), ``± std`` with several seeds, ``(change)`` for a compared row."""
+    """Our cell: mean (bold if best, :data:`NOT_BETTER` if not below the mean-pose baseline), ``± std`` with several
+    seeds, ``(change)`` for a compared row."""
     if row.mean is None:
         return escape(MISSING)
     if not _finite(row.mean[column]):
@@ -58,6 +61,8 @@ def _ours(row: TableRow, column: str, bold, escape) -> str:
         text += escape(f" ± {_number(row.std[column])}")
     if row.delta is not None:
         text += escape(f" ({_change(row.delta[column])})")
+    if column in row.not_better:
+        text += escape(f" {NOT_BETTER}")
     return text
 
 
@@ -171,6 +176,20 @@ def render(report: Report, form: str) -> str:
 
 
 PLOT_COLUMNS = ("Body", "Face", "Hands")
+PLOT_DPI = 120
+PLOT_SIZE = (13.0, (4.0, 8.5))
+"""The parts plot's width and its least and greatest height in inches: at most 1560 x 1020 pixels at ``PLOT_DPI``,
+however many rows."""
+_BAR_COLOURS = ("#729fcf", "#f57900")   # reference (vanilla) and compared (part-based) bars
+_PAPER_COLOUR = "#a40000"
+
+
+@dataclasses.dataclass(frozen=True)
+class BarGroup:
+    """One group of bars of the parts plot: its label and its bars, ``(kind, row)`` for each row that has runs."""
+
+    label: str
+    bars: tuple[tuple[str, TableRow], ...]
 
 
 def compared_pairs(report: Report) -> list[tuple[TableRow, TableRow]]:
@@ -187,47 +206,93 @@ def compared_pairs(report: Report) -> list[tuple[TableRow, TableRow]]:
     return pairs
 
 
-def plot_parts(report: Report, path: str | Path) -> Path:
-    """A bar chart of Body, Face and Hands errors, each compared row beside its reference row, with std error bars
-    and the paper's numbers as markers; written atomically as a PNG.
-
-    Args:
-        report: the report; its compared rows (``delta_to``) give the bars.
-        path: the PNG file.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display here, and none needed
-    import matplotlib.pyplot as plt
-    import numpy as np
-
+def bar_groups(report: Report) -> tuple[list[BarGroup], tuple[str, str], str]:
+    """The groups of the parts plot, the two kinds of bar, and what a group stands for: per lifter its vanilla and
+    part-based rows (Table 1), or per compared row its reference row and itself (the ablations of Tables 2 and 3,
+    vanilla D3DP against part-based variants); a row without runs has no bar."""
     pairs = compared_pairs(report)
-    if not pairs:
+    by_lifter = all(not ref.spec.part_based and row.spec.part_based for ref, row in pairs)
+    kinds = ("vanilla", "part-based") if by_lifter else ("baseline or default row", "compared row")
+    shared = [_lifter_label(ref, row) if by_lifter else None for ref, row in pairs]
+    groups = [BarGroup(label or (f"{ref.label} / {row.label}" if by_lifter else row.label),
+                       tuple((kind, r) for kind, r in zip(kinds, (ref, row)) if r.mean is not None))
+              for label, (ref, row) in zip(shared, pairs)]
+    name = "compared row" if not by_lifter else "lifter" if all(shared) else "vanilla / part-based rows"
+    return groups, kinds, name
+
+
+def _lifter_label(vanilla: TableRow, parts: TableRow) -> str | None:
+    """What a vanilla row and its part-based row share, e.g. 'MixSTE (N = 27)' or 'D3DP / PAFUSE (N = 27, H = 1,
+    K = 1)'; None where their labels differ in more than the lifter (e.g. an ablation, or other settings)."""
+    name, _, rest = vanilla.label.partition(" (")
+    other, _, other_rest = parts.label.partition(" (")
+    other = other.removesuffix(" + part-based")
+    if rest != other_rest or not rest.startswith("N = "):
+        return None
+    return f"{name if other == name else f'{name} / {other}'} ({rest}"
+
+
+def parts_figure(report: Report):
+    """The parts plot as a matplotlib Figure: one panel per column of ``PLOT_COLUMNS``, a group of horizontal bars
+    per lifter (or ablation) with the two kinds of bar side by side (one where only one has runs), std error bars,
+    and the paper's number of each drawn bar as a mark; the legend, below the panels, lists only what is drawn."""
+    from matplotlib.figure import Figure
+
+    groups, kinds, name = bar_groups(report)
+    if not groups:
         raise ValueError(f"--plot: no row of Table {report.table.number} that is compared with another has runs "
                          f"under protocol {report.protocol}")
-    vanilla_vs_parts = all(not ref.spec.part_based and row.spec.part_based for ref, row in pairs)
-    names = ("vanilla", "part-based") if vanilla_vs_parts else ("reference row", "compared row")
-    ticks = [ref.label if vanilla_vs_parts else row.label for ref, row in pairs]
-    x = np.arange(len(pairs))
-    fig, axes = plt.subplots(1, len(PLOT_COLUMNS), figsize=(4 + 1.2 * len(pairs) * len(PLOT_COLUMNS), 4.5),
-                             squeeze=False)
-    for ax, column in zip(axes[0], PLOT_COLUMNS):
-        for side, (name, offset) in enumerate(zip(names, (-0.2, 0.2))):
-            rows = [pair[side] for pair in pairs]
-            heights = [row.mean[column] if row.mean else np.nan for row in rows]
-            errors = [row.std[column] if row.std and row.std[column] is not None else np.nan for row in rows]
-            ax.bar(x + offset, heights, 0.4, yerr=errors, capsize=3, label=f"{name} (ours)")
-            paper = [row.spec.paper[column] if row.spec.paper else np.nan for row in rows]
-            ax.scatter(x + offset, paper, marker="_", s=300, color="crimson", zorder=3,
-                       label="paper" if side == 0 else None)
-        ax.set_title(column)
-        ax.set_xticks(x, ticks, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("MPJPE (mm)")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"Table {report.table.number}: per-part errors (protocol {report.protocol})")
-    fig.tight_layout()
+    width, (least, most) = PLOT_SIZE
+    fig = Figure(figsize=(width, min(max(2.0 + 0.3 * len(groups), least), most)), dpi=PLOT_DPI, layout="constrained")
+    axes = fig.subplots(1, len(PLOT_COLUMNS), sharey=True)
+    font = min(9.0, max(5.0, 9.0 * 16 / len(groups)))
+    for ax, column in zip(axes, PLOT_COLUMNS):
+        _draw_panel(ax, column, groups, kinds, font)
+    axes[0].set_yticks(range(len(groups)), [group.label for group in groups], fontsize=font)
+    axes[0].set_ylim(len(groups) - 0.5, -0.5)   # the table's order, top to bottom
+    axes[0].set_ylabel(name)
+    handles = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    handles = dict(sorted(handles.items(), key=lambda item: item[0].startswith("paper")))   # ours first
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncol=len(handles), frameon=False,
+               fontsize=9)
+    fig.suptitle(f"Table {report.table.number}: per-part MPJPE (mm), lower is better; protocol {report.protocol}",
+                 fontsize=11)
+    return fig
+
+
+def _draw_panel(ax, column: str, groups: list[BarGroup], kinds: tuple[str, str], font: float) -> None:
+    """One column's bars: for each kind, one ``barh`` call (labelled ``kind (ours, mean ± std)``) when it has any
+    bar with a finite number, and the paper's numbers of the drawn bars as marks."""
+    thickness = 0.4
+    drawn = {kind: [] for kind in kinds}   # (position, row)
+    for index, group in enumerate(groups):
+        rows = [(kind, row) for kind, row in group.bars if _finite(row.mean[column])]
+        for slot, (kind, row) in enumerate(rows):
+            drawn[kind].append((index + (slot - (len(rows) - 1) / 2) * thickness, row))
+    paper = []
+    for kind, colour in zip(kinds, _BAR_COLOURS):
+        if not drawn[kind]:
+            continue
+        positions, rows = zip(*drawn[kind])
+        errors = [row.std[column] if row.std and row.std[column] is not None else math.nan for row in rows]
+        ax.barh(positions, [row.mean[column] for row in rows], thickness, color=colour,
+                xerr=None if all(math.isnan(e) for e in errors) else errors,   # no error bar for a single seed
+                error_kw={"elinewidth": 1, "capsize": 2}, label=f"{kind} (ours, mean ± std over seeds)")
+        paper += [(position, row.spec.paper[column]) for position, row in drawn[kind] if row.spec.paper]
+    if paper:
+        ax.scatter([value for _, value in paper], [position for position, _ in paper], marker="|", s=120,
+                   linewidths=2, color=_PAPER_COLOUR, zorder=3, label="paper (published)")
+    ax.set_title(column)
+    ax.set_xlabel("MPJPE (mm)")
+    ax.set_xlim(left=0)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_parts(report: Report, path: str | Path) -> Path:
+    """Save :func:`parts_figure` as a PNG (atomically) at ``PLOT_DPI``: at most 1560 x 1020 pixels."""
+    fig = parts_figure(report)
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+        fig.savefig(tmp, format="png", dpi=PLOT_DPI)
     return path

@@ -150,9 +150,10 @@ def _row(path: Path, where: str, group: str, spec: dict, columns: tuple[str, ...
 def expand_pairs(table: PaperTable, found_pairs) -> PaperTable:
     """Add rows for the (H, K) pairs our runs were evaluated at but the paper was not (e.g. a quick preset's).
 
-    In each row group, the rows at the group's first multi-hypothesis pair serve as templates: each extra pair
-    gets a copy of them (no paper numbers), appended at the end of the group, compared with the copy of the row the
-    template is compared with.
+    Only groups of generative lifters (those with a multi-hypothesis pair) get extra pairs. In such a group, an extra
+    pair of several hypotheses copies the rows at the group's first multi-hypothesis pair; an extra pair of one
+    hypothesis (H = 1, K > 1) copies the group's rows at (1, 1), where it has some. Each copy (no paper numbers) is
+    appended at the end of the group, compared with the copy of the row its template is compared with.
 
     Args:
         table: the paper's table.
@@ -166,9 +167,11 @@ def expand_pairs(table: PaperTable, found_pairs) -> PaperTable:
         multi = [row.pair for row in members if row.pair[0] > 1]
         if not multi:
             continue
-        templates = [row for row in members if row.pair == multi[0]]
-        extra = set().union(*(found_pairs(row) for row in templates)) - {row.pair for row in members}
-        for pair in sorted(p for p in extra if p[0] > 1):
+        several = [row for row in members if row.pair == multi[0]]
+        single = [row for row in members if row.pair == (1, 1)]
+        extra = set().union(*(found_pairs(row) for row in several + single)) - {row.pair for row in members}
+        for pair in sorted(p for p in extra if p[0] > 1 or single):
+            templates = several if pair[0] > 1 else single
             copies = {row.id: f"{row.id}@H{pair[0]}-K{pair[1]}" for row in templates}
             rows += [dataclasses.replace(row, id=copies[row.id], pair=pair, paper=None, added=True,
                                          delta_to=copies.get(row.delta_to, row.delta_to)) for row in templates]

@@ -26,10 +26,11 @@ from bench.errors import DataError, RunStateError
 from bench.io import check_writable, save_text
 from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
+from bench.runs.baseline import mean_pose_baseline
 from bench.runs.checkpoints import load_model
 from bench.runs.processes import SINGLE, Processes
-from bench.runs.records import build_record, data_source
-from bench.runs.state import RESTART_HINT
+from bench.runs.records import build_record, data_source, fingerprint, run_splits
+from bench.runs.state import RESTART_HINT, read_record
 from bench.skeleton import FLIP_PERMUTATION
 
 
@@ -59,19 +60,20 @@ def batch_seed(seed: int, batch: int) -> int:
 @torch.no_grad()
 def predict_frames(lifter, windows: TestWindows, *, hypotheses: int, steps: int, flip_test: bool,
                    batch_size: int, device: torch.device, seed: int = 0, by_sequence: bool = False,
-                   bf16: bool = False, progress: bool = False, processes: Processes = SINGLE):
+                   bf16: bool = False, progress: bool | str = False, processes: Processes = SINGLE):
     """Yield ``(pred (B, H, N, J, 3), gt (B, N, J, 3), mask (B, N), frame_index (B, N))`` on ``device`` for every
     batch this process predicts: batch ``k`` of ``windows.batch_windows`` goes to process ``k % world``.
 
     A generative lifter samples batch ``k`` with a generator of its own seeded by :func:`batch_seed`, so its
     hypotheses depend neither on the batches before it nor on the process that draws them, and evaluating never
-    disturbs training's random state.
+    disturbs training's random state. ``progress``: show a bar over the batches, labelled ``eval H<h>-K<k>`` or by
+    the given string (e.g. with an overall count, ``eval H4-K2 (2/3)``).
     """
     permutation = torch.as_tensor(FLIP_PERMUTATION, device=device) if flip_test else None
     batches = windows.batch_windows(batch_size, by_sequence)
     mine = range(processes.rank, len(batches), processes.world)
-    for index in tqdm(mine, disable=not progress, leave=False, desc=f"eval {pair_name(hypotheses, steps)}",
-                      unit="batch"):
+    label = progress if isinstance(progress, str) else f"eval {pair_name(hypotheses, steps)}"
+    for index in tqdm(mine, disable=not progress, leave=False, desc=label, unit="batch"):
         x2d, y3d, mask, frame_index = windows.batch(batches[index])
         options = ({"generator": torch.Generator(device).manual_seed(batch_seed(seed, index))}
                    if lifter.generative else {})
@@ -83,7 +85,7 @@ def predict_frames(lifter, windows: TestWindows, *, hypotheses: int, steps: int,
 
 def frame_errors(lifter, windows: TestWindows, *, hypotheses: int, steps: int, protocol: str = "h3wb",
                  flip_test: bool = True, batch_size: int = 64, device: torch.device | str = "cpu", seed: int = 0,
-                 bf16: bool = False, progress: bool = False,
+                 bf16: bool = False, progress: bool | str = False,
                  processes: Processes = SINGLE) -> dict[str, dict[str, np.ndarray]]:
     """Per-frame errors in mm: {estimator: {metric: (total_frames,) array}}, on every process (each predicts its
     batches, see :func:`predict_frames`, and the errors are gathered). Sampling is seeded by ``seed``: the same call
@@ -163,10 +165,11 @@ def evaluate(lifter, windows: TestWindows, pairs, *, protocol: str = "h3wb", fli
         pairs = [(1, 1)]
     actions = np.array([action.split(" ")[0] for action in windows.frame_action])
     results = {}
-    for hypotheses, steps in pairs:
+    for number, (hypotheses, steps) in enumerate(pairs, start=1):
+        label = progress and f"eval {pair_name(hypotheses, steps)} ({number}/{len(pairs)})"
         per_frame = frame_errors(lifter, windows, hypotheses=hypotheses, steps=steps, protocol=protocol,
                                  flip_test=flip_test, batch_size=batch_size, device=device, seed=seed, bf16=bf16,
-                                 progress=progress, processes=processes)
+                                 progress=label, processes=processes)
         results[pair_name(hypotheses, steps)] = {"overall": summarize_frames(per_frame),
                                                  "per_action": summarize_frames(per_frame, actions)}
     return results
@@ -186,13 +189,16 @@ def _training(run_dir: Path) -> dict:
 
 def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pairs=None, protocol: str | None = None,
                  device: str | None = None, export_h3wb: str | Path | None = None,
-                 trust_checkpoint: bool = False) -> tuple[dict, Path]:
+                 trust_checkpoint: bool = False, announce=None) -> tuple[dict, Path]:
     """Evaluate a run's checkpoint on the test subject; save the result under ``run_dir/evaluations``.
 
     With ``export_h3wb``, also write the test predictions of the first (H, K) pair there, for the H3WB leaderboard
     (:func:`export_test_predictions`); the result then names the file under ``"export_h3wb"``. Before any work,
     ``run_dir/evaluations`` (and ``export_h3wb``) must be writable and the device must exist here. The checkpoint is
     read with ``weights_only=True`` unless ``trust_checkpoint`` (see ``bench.runs.checkpoints.read_checkpoint``).
+    ``announce``, when given, is called with what is evaluated (run, checkpoint, epoch, protocol, (H, K) pairs,
+    whether the lifter is generative) before the evaluation starts. The result holds the run's mean-pose
+    ``baseline`` under the evaluated protocol (:func:`_baseline`).
     """
     run_dir = Path(run_dir)
     check_writable(run_dir / "evaluations", folder=True)
@@ -206,6 +212,10 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
     cfg.check(config)
     cfg.check_lifter(config)   # e.g. several hypotheses for a deterministic lifter: an error, as for bench run
     eval_cfg, device = config["eval"], next(lifter.parameters()).device
+    if announce is not None:
+        announce({"run": str(run_dir), "checkpoint": str(path), "epoch": epoch, "protocol": eval_cfg["protocol"],
+                  "pairs": [tuple(p) for p in eval_cfg["hypotheses_steps"]] if lifter.generative else [(1, 1)],
+                  "generative": lifter.generative})
     source = data_source(config)
     spec = WindowSpec.for_lifter(lifter)
     windows = TestWindows(load_h3wb(source, subjects=SPLITS["test"], max_gap=config["max_gap"]), spec)
@@ -213,7 +223,7 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
                        flip_test=eval_cfg["flip_test"], batch_size=eval_cfg["batch_size"], device=device,
                        seed=config["seed"], bf16=config["bf16"], progress=True)
     result = build_record(config, run_dir.name, lifter, source, {"test": SPLITS["test"]}, metrics,
-                          _training(run_dir))
+                          _training(run_dir), _baseline(run_dir, config, source, windows.table.sequences))
     result.update(evaluated={"checkpoint": str(path), "epoch": epoch})
     if export_h3wb is not None:
         hypotheses, steps = eval_cfg["hypotheses_steps"][0] if lifter.generative else (1, 1)
@@ -224,6 +234,20 @@ def evaluate_run(run_dir: str | Path, checkpoint: str | Path | None = None, pair
     name = f"{path.stem}-{eval_cfg['protocol']}-" + "_".join(pair_name(h, k) for h, k in eval_cfg["hypotheses_steps"])
     out = save_text(run_dir / "evaluations" / f"{name}.json", json.dumps(result, indent=2, allow_nan=False))
     return result, out
+
+
+def _baseline(run_dir: Path, config: dict, source, test_sequences) -> dict:
+    """The run's mean-pose baseline under the evaluated protocol: the one its ``record.json`` holds when it was
+    measured under that protocol on the same data and subjects, else computed (reading the training subjects)."""
+    protocol, train = config["eval"]["protocol"], run_splits(config["selection"])["train"]
+    subjects = {"train": sorted(train), "test": sorted({s.subject for s in test_sequences})}
+    record, _ = read_record(run_dir / "record.json")
+    stored = (record or {}).get("baseline")
+    if (isinstance(stored, dict) and stored.get("protocol") == protocol and stored.get("subjects") == subjects
+            and (record.get("data") or {}).get("fingerprint") == fingerprint(source)):
+        return stored
+    training = load_h3wb(source, subjects=train, max_gap=config["max_gap"])
+    return mean_pose_baseline(training, test_sequences, protocol)
 
 
 def _check_device(run_dir: Path, device: str | None) -> None:

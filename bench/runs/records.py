@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import subprocess
@@ -11,7 +10,8 @@ from pathlib import Path
 
 from baselines.base import count_parameters
 from bench.data import ensure_synthetic
-from bench.data.h3wb import dataset_files
+from bench.data.fingerprint import fingerprint_files
+from bench.data.h3wb import SPLITS, dataset_files
 from bench.errors import OutputError
 from bench.io import save_text
 
@@ -28,21 +28,23 @@ def data_source(config: dict) -> Path | tuple[Path, ...]:
     return ensure_synthetic(size=synthetic["size"], seed=synthetic["seed"])
 
 
+def run_splits(selection: str) -> dict[str, tuple[str, ...]]:
+    """Train / validation / test subjects of a run's ``selection``: the test subject never selects a checkpoint."""
+    if selection == "val":
+        return {"train": SPLITS["val-train"], "validation": SPLITS["val"], "test": SPLITS["test"]}
+    return {"train": SPLITS["train"], "test": SPLITS["test"]}
+
+
 def source_text(source: Path | tuple[Path, ...]) -> str:
     """The data source as records show it: the path, or the paths joined by ", "."""
     return ", ".join(map(str, source)) if isinstance(source, tuple) else str(source)
 
 
 @lru_cache(maxsize=8)
-def fingerprint(source: Path) -> str:
-    """sha256 over the dataset files' names and bytes (first 16 hex digits)."""
-    digest = hashlib.sha256()
-    for path in dataset_files(source):
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+def fingerprint(source: Path | tuple[Path, ...]) -> str:
+    """The data's fingerprint (16 hex digits): a hash of the arrays its files hold, the same on every machine for
+    the same data (see :mod:`bench.data.fingerprint`)."""
+    return fingerprint_files(dataset_files(source))
 
 
 def code_version() -> str:
@@ -62,7 +64,7 @@ def code_version() -> str:
 
 
 def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, splits: dict, metrics: dict,
-                 state: dict) -> dict:
+                 state: dict, baseline: dict | None = None) -> dict:
     """Write ``record.json`` atomically and return it.
 
     An epoch whose validation WB was not finite (never selected) shows it as text in the history, ``"nan"`` or
@@ -72,14 +74,16 @@ def write_record(folder: Path, config: dict, run_id: str, lifter, source: Path, 
     training = {"epochs_done": state["epoch"], "devices": config["devices"], "selected_epoch": state["best_epoch"],
                 "selected_on": "validation" if "validation" in splits else "last epoch",
                 "seconds": round(state["seconds"], 2), "history": history}
-    record = build_record(config, run_id, lifter, source, splits, metrics, training)
+    record = build_record(config, run_id, lifter, source, splits, metrics, training, baseline)
     save_text(folder / "record.json", json.dumps(record, indent=2, allow_nan=False))
     return record
 
 
-def build_record(config: dict, run_id: str, lifter, source, splits: dict, metrics: dict, training: dict) -> dict:
+def build_record(config: dict, run_id: str, lifter, source, splits: dict, metrics: dict, training: dict,
+                 baseline: dict | None = None) -> dict:
     """A result as ``record.json`` and ``bench eval``'s evaluations hold it, so that ``bench report`` reads both:
-    what ran (model, part options, sizes, data), its metrics per (H, K) pair, and ``training``.
+    what ran (model, part options, sizes, data), its metrics per (H, K) pair, ``training``, and when given the
+    mean-pose ``baseline`` (:mod:`bench.runs.baseline`) under the same protocol.
 
     Raises:
         OutputError: a metric (or any other number) that is NaN or infinite, named by (H, K) pair, estimator and
@@ -101,6 +105,7 @@ def build_record(config: dict, run_id: str, lifter, source, splits: dict, metric
         "metrics": {pair: result["overall"] for pair, result in metrics.items()},
         "per_action": {pair: result["per_action"] for pair, result in metrics.items()},
         "training": training,
+        **({"baseline": baseline} if baseline is not None else {}),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     check_finite(record)

@@ -37,6 +37,7 @@ from bench.data.h3wb import SPLITS, load_h3wb
 from bench.data.windows import TestWindows, TrainWindows, WindowSpec
 from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
 from bench.runs import config as cfg
+from bench.runs.baseline import mean_pose_baseline
 from bench.runs.checkpoints import model_name
 from bench.runs.config_rules import is_finite_number
 from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
@@ -44,7 +45,7 @@ from bench.runs.folder import RunFolder, run_logger
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
 from bench.runs.processes import SINGLE, Processes, rank_seed
-from bench.runs.records import data_source, write_record
+from bench.runs.records import data_source, run_splits, write_record
 from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.state import RESTART_HINT, Damaged, fresh_state, load_last, plain_rng_state, read_best, read_record
 from bench.runs.timing import EpochTimer
@@ -131,7 +132,7 @@ class Run:
 
     def _run(self, log: logging.Logger) -> dict:
         source = data_source(self.config)
-        splits = _splits(self.config["selection"])
+        splits = run_splits(self.config["selection"])
         loaded = load_h3wb(source, subjects=[s for subjects in splits.values() for s in subjects],
                            max_gap=self.config["max_gap"])   # the files are read once, for every split
         sequences = {name: [seq for seq in loaded if seq.subject in subjects] for name, subjects in splits.items()}
@@ -148,7 +149,7 @@ class Run:
                  f", {self.processes.world} processes" if self.processes.world > 1 else "")
         for epoch in range(state["epoch"], self.config["train"]["epochs"]):
             state = self._epoch(lifter, optimizer, train, validation, state, epoch, log)
-        return self._finish(lifter, sequences["test"], spec, source, state, log)
+        return self._finish(lifter, sequences, spec, source, state, log)
 
     def _start(self, log) -> tuple:
         """The lifter, its optimizer and the training state: resumed from ``last.pt`` when there is one, else new
@@ -275,7 +276,7 @@ class Run:
                            processes=self.processes)
         return results[pair_name(*VALIDATION_PAIR)]["overall"]["P-Best"]["WB"]
 
-    def _finish(self, lifter, test_sequences, spec, source, state, log) -> dict:
+    def _finish(self, lifter, sequences, spec, source, state, log) -> dict:
         if state["best_epoch"] is None:
             values = ", ".join(str(h["validation_wb"]) for h in state["history"])
             raise TrainingError(f"{self.folder}: no epoch had a finite validation WB ({values}), so none can be "
@@ -288,14 +289,15 @@ class Run:
         lifter.load_state_dict(weights)
         log.info("evaluating epoch %d on %s", state["best_epoch"], ", ".join(SPLITS["test"]))
         eval_cfg = self.config["eval"]
-        metrics = evaluate(lifter, TestWindows(test_sequences, spec), eval_cfg["hypotheses_steps"],
+        metrics = evaluate(lifter, TestWindows(sequences["test"], spec), eval_cfg["hypotheses_steps"],
                            protocol=eval_cfg["protocol"], flip_test=eval_cfg["flip_test"],
                            batch_size=eval_cfg["batch_size"], device=self.device, seed=self.config["seed"],
                            bf16=self.config["bf16"], progress=self.progress, processes=self.processes)
         if not self.processes.leader:
             return self.processes.share()
-        record = write_record(self.folder, self.config, self.run_id, lifter, source, _splits(self.config["selection"]),
-                              metrics, state)
+        baseline = mean_pose_baseline(sequences["train"], sequences["test"], eval_cfg["protocol"])
+        record = write_record(self.folder, self.config, self.run_id, lifter, source,
+                              run_splits(self.config["selection"]), metrics, state, baseline)
         log.info("record written to %s", self.record_path)
         return self.processes.share(record)
 
@@ -326,13 +328,6 @@ def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d:
 
 def _untimed(name: str):
     return contextlib.nullcontext()
-
-
-def _splits(selection: str) -> dict[str, tuple[str, ...]]:
-    """Train / validation / test subjects: the test subject is never used to select a checkpoint."""
-    if selection == "val":
-        return {"train": SPLITS["val-train"], "validation": SPLITS["val"], "test": SPLITS["test"]}
-    return {"train": SPLITS["train"], "test": SPLITS["test"]}
 
 
 def _optimizer(lifter, train_cfg: dict) -> torch.optim.Optimizer:

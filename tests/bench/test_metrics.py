@@ -331,3 +331,17 @@ def test_pafuse_summaries_match_batch_formulas():
     p_agg_wb = (1000 * (pred.mean(dim=1) - gt).norm(dim=-1)).mean()
     assert summarize(result["P-Best"])["WB"] == pytest.approx(p_best_wb.item(), rel=1e-12)
     assert summarize(result["P-Agg"])["WB"] == pytest.approx(p_agg_wb.item(), rel=1e-12)
+
+
+def test_pafuse_single_hypothesis_p_best_and_p_agg_differ_only_by_the_predicted_pelvis():
+    # At H = 1 both estimators read the one hypothesis; pafuse's P-Best aligns WB at the pelvis, P-Agg does not.
+    pred, gt = moved([PELVIS])
+    result = hypothesis_errors(pred[None, None, None], gt[None, None], protocol="pafuse")
+    best, mean = result["P-Best"], result["P-Agg"]
+    assert best["WB"].item() == pytest.approx(133 * D / 134) and mean["WB"].item() == pytest.approx(D / 134)
+    assert all(torch.equal(best[key], mean[key]) for key in METRIC_KEYS if key != "WB")
+    # a prediction whose pelvis sits where the ground truth's does: the two agree exactly
+    pred, gt = moved(PARTS["face"])
+    pred[PELVIS], gt[PELVIS] = 0.0, 0.0
+    result = hypothesis_errors(pred[None, None, None], gt[None, None], protocol="pafuse")
+    assert all(torch.equal(result["P-Best"][key], result["P-Agg"][key]) for key in METRIC_KEYS)

@@ -95,10 +95,37 @@ def test_a_sheet_has_one_row_per_person_and_draws_each_pose(tmp_path):
                             titles=["person 0", "person 1"], heading="photo.jpg", row_size=(320, 150))
     with Image.open(path) as sheet:
         picture = np.asarray(sheet.convert("RGB"))
-    assert picture.shape == (2 * 150 + 24, 320, 3)
+    assert picture.shape == (2 * 150 + 24 + 22, 320, 3)   # rows, heading and legend
     for row in range(2):  # both rows have coloured (non-grey) skeleton pixels in both halves
         band = picture[24 + 150 * row: 24 + 150 * (row + 1)].astype(int)
         coloured = np.abs(band - band.mean(axis=-1, keepdims=True)).max(axis=-1) > 40
         assert coloured[:, :160].any() and coloured[:, 160:].any()
     with pytest.raises(ValueError, match="expected P >= 1 people"):
         viz.render_sheet(pose_2d[:0], pose_3d[:0], tmp_path / "none.png")
+
+
+PART_LEGEND = ["body and feet", "face", "left hand", "right hand"]
+
+
+def test_clip_pictures_name_the_part_colours_and_label_the_2d_axes_in_pixels():
+    pose_2d, pose_3d = clip(2)
+    filled = np.zeros((2, NUM_JOINTS), dtype=bool)
+    for flags, legend in ((filled, PART_LEGEND), (filled | (np.arange(NUM_JOINTS) == 5), [*PART_LEGEND,
+                                                                                        "filled keypoint"])):
+        figure = viz.PoseFigure(pose_2d, pose_3d, filled=flags).figure
+        (shown,) = figure.legends
+        assert [text.get_text() for text in shown.get_texts()] == legend
+        colours = [line.get_color() for line in shown.legend_handles[:4]]
+        assert colours == [viz.PART_COLOURS[part] for part in ("body", "face", "left_hand", "right_hand")]
+        ax2d, ax3d = figure.axes
+        assert (ax2d.get_xlabel(), ax2d.get_ylabel()) == ("x (px)", "y (px)")
+        assert (ax3d.get_xlabel(), ax3d.get_ylabel(), ax3d.get_zlabel()) == ("x (m)", "depth z (m)", "up -y (m)")
+
+
+def test_a_sheet_has_the_legend_and_2d_axis_labels_on_every_row():
+    pose_2d, pose_3d = clip(3)
+    figure = viz.sheet_figure(pose_2d, pose_3d, titles=["a", "b", "c"])
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == PART_LEGEND
+    panels_2d = [ax for ax in figure.axes if ax.name != "3d"]
+    assert [ax.get_title() for ax in panels_2d] == ["a: 2D input", "b: 2D input", "c: 2D input"]
+    assert all((ax.get_xlabel(), ax.get_ylabel()) == ("x (px)", "y (px)") for ax in panels_2d)

@@ -177,6 +177,15 @@ def test_flip_off_matches_the_eval_prediction_without_flip(clip, mixste_run, tmp
     assert np.abs(lifted - eval_path(mixste_run, sequence, flip_test=True)).max() > 10 * TOLERANCE_M
 
 
+def test_progress_names_each_clip_with_the_overall_count(clip, mixste_run, tmp_path, capsys):
+    pixels, frame_ids, _ = clip
+    path, size = export(tmp_path, pixels, frame_ids, RESOLUTIONS[CAMERA])["npz"]
+    (summary,) = lift_file(path, tmp_path / "out", run=mixste_run, render_formats=(), progress=True)
+    assert f"lift person {summary['person']} (1/1)" in capsys.readouterr().err
+    lift_file(path, tmp_path / "quiet", run=mixste_run, render_formats=())
+    assert "lift person" not in capsys.readouterr().err
+
+
 def test_a_single_image_is_a_padded_one_frame_clip(clip, mixste_run, tmp_path):
     pixels = clip[0]
     np.save(tmp_path / "image.npy", pixels[0])
@@ -288,7 +297,7 @@ def test_cli_lifts_every_person_of_every_image_of_a_photo_file_with_a_sheet_per_
         folder = tmp_path / "out" / f"{image_id:012d}"
         assert {p.name for p in folder.iterdir()} == {"sheet.png"} | {f"person-{k}" for k in range(count)}
         with Image.open(folder / "sheet.png") as sheet:
-            assert sheet.size == (640, 300 * count + 24)
+            assert sheet.size == (640, 300 * count + 24 + 22)   # heading and legend strips
         for k in range(count):
             saved = np.load(folder / f"person-{k}" / "poses_3d.npz")
             assert saved["poses_3d"].shape == (1, NUM_KEYPOINTS, 3) and np.isfinite(saved["poses_3d"]).all()

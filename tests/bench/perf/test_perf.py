@@ -7,6 +7,7 @@ import copy
 import json
 import math
 import mmap
+import os
 from unittest import mock
 
 import pytest
@@ -197,6 +198,23 @@ def test_cli_perf_writes_json_with_every_field(tmp_path, capsys, single_thread):
     assert all(set(row) == ROW_FIELDS for row in report["models"])
     printed = capsys.readouterr().out
     assert "| mixste " in printed and "| d3dp " in printed and f"saved: {out}" in printed
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_cli_perf_warns_before_measuring_when_the_load_exceeds_the_cores(busy, monkeypatch, capsys, single_thread):
+    cores = os.cpu_count()
+    load = cores + 1.5 if busy else 0.0
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    assert main(tiny_flags("mixste")) == 0
+    lines = capsys.readouterr().err.splitlines()
+    warnings = [line for line in lines if line.startswith("warning: load average")]
+    if not busy:
+        assert warnings == []
+        return
+    assert warnings == [f"warning: load average {load:.2f} over the last minute exceeds this machine's {cores} cores: "
+                        "other processes compete for the CPU, so this run's figures will be unreliable (slower and "
+                        "noisier than on an idle machine)"]
+    assert lines.index(warnings[0]) < lines.index("measuring mixste ...")
 
 
 def test_cli_compare_has_a_row_per_fast_path_and_equal_outputs_where_equal(tmp_path, single_thread):

@@ -1,4 +1,5 @@
 """`bench report` from hand-written records: layout, seeds, protocols, datasets, formats, LaTeX compile, plot."""
+import dataclasses
 import io
 import json
 import shutil
@@ -7,10 +8,12 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.container import BarContainer
+from PIL import Image
 
 from bench.cli import main
 from bench.reports.gather import build_report, gather_records, seed_groups
-from bench.reports.render import latex_escape, plot_parts, render
+from bench.reports.render import latex_escape, parts_figure, plot_parts, render
 from bench.reports.tables import ReportError, load_paper_tables, part_defaults
 
 COLUMNS = ("WB", "PB", "Body", "Face", "Hands")
@@ -167,7 +170,9 @@ def test_latex_table_compiles(results, tmp_path):
 def test_protocols_are_never_mixed(results):
     h3wb = build_report(results, 1)
     assert _row(h3wb, "MixSTE (N = 27)").n == 3
-    assert "1 runs evaluated under protocol pafuse are not shown (--protocol pafuse)." in h3wb.notes
+    assert "Evaluations under protocol pafuse are not shown: 1 records of 1 runs (--protocol pafuse)." in h3wb.notes
+    assert "not used: runs/mixste-27f-seed0-pafuse-0123/record.json: protocol pafuse, not the requested h3wb" in \
+        h3wb.records
     pafuse = build_report(results, 1, protocol="pafuse")
     mixste = _row(pafuse, "MixSTE (N = 27)")
     assert mixste.n == 1 and mixste.mean["WB"] == pytest.approx(11.0)
@@ -235,7 +240,10 @@ def test_cli_prints_each_format_or_writes_it(results, tmp_path, capsys, form):
     printed = capsys.readouterr().out
     out = tmp_path / f"table.{form}"
     assert main(["report", "--format", form, "--results", str(results), "--out", str(out)]) == 0
-    assert out.read_text() == printed and capsys.readouterr().err == f"wrote {out}\n"
+    err = capsys.readouterr().err.splitlines()
+    assert out.read_text() == printed and err[-1] == f"wrote {out}"
+    assert len(err) == 1 + 8 and all(line.startswith(("note: used: runs/", "note: not used: runs/"))
+                                     for line in err[:-1])   # one note per record file
     if form == "csv":
         frame = pd.read_csv(io.StringIO(printed))
         assert len(frame) == 22 and list(frame.columns[:3]) == ["table", "group", "method"]
@@ -255,6 +263,46 @@ def test_plot_writes_a_png_of_vanilla_against_part_based(results, tmp_path, caps
     assert main(["report", "--results", str(results), "--protocol", "pafuse", "--table", "2",
                  "--plot", str(tmp_path / "none.png")]) == 2
     assert not (tmp_path / "none.png").exists()
+
+
+def _bars(ax):
+    """The bar containers of a panel (its error bars are containers too)."""
+    return [container for container in ax.containers if isinstance(container, BarContainer)]
+
+
+def test_plot_groups_bars_by_lifter_with_only_what_is_drawn_in_the_legend(results, tmp_path):
+    figure = parts_figure(build_report(results, 1))
+    body, face, hands = figure.axes
+    labels = ["MixSTE (N = 27)", "D3DP / PAFUSE (N = 27, H = 1, K = 1)",
+              "D3DP / PAFUSE (N = 27, H = 20, K = 10, P-Agg)", "D3DP / PAFUSE (N = 27, H = 20, K = 10, P-Best)"]
+    assert [tick.get_text() for tick in body.get_yticklabels()] == labels
+    # MixSTE: vanilla 53 (3 seeds) beside part-based 47.5 (2 seeds); PAFUSE without D3DP runs: one bar per group
+    vanilla, parts = _bars(body)
+    assert vanilla.get_label() == "vanilla (ours, mean ± std over seeds)"
+    assert parts.get_label() == "part-based (ours, mean ± std over seeds)"
+    assert [bar.get_width() for bar in vanilla] == pytest.approx([53.0])
+    assert [bar.get_width() for bar in parts] == pytest.approx([47.5, 41.0, 65.0, 60.0])
+    centres = [bar.get_y() + bar.get_height() / 2 for bar in [*vanilla, *parts]]
+    assert centres == pytest.approx([-0.2, 0.2, 1.0, 2.0, 3.0])
+    assert [bar.get_width() for bar in _bars(face)[1]] == pytest.approx([47.5 / 4, 41.0 / 4, 65.0 / 4, 15.0])
+    assert [bar.get_width() for bar in _bars(hands)[0]] == pytest.approx([53.0 / 3])
+    assert [text.get_text() for text in figure.legends[0].get_texts()] == [
+        "vanilla (ours, mean ± std over seeds)", "part-based (ours, mean ± std over seeds)", "paper (published)"]
+    assert all(ax.get_xlabel() == "MPJPE (mm)" for ax in figure.axes) and body.get_ylabel() == "lifter"
+    # the paper's mark of each drawn bar: MixSTE 49.5 and 45.2 (Body), PAFUSE 37.8, 37.4 and 37.1
+    (marks,) = [collection for collection in body.collections if collection.get_label() == "paper (published)"]
+    assert sorted(marks.get_offsets()[:, 0]) == pytest.approx([37.1, 37.4, 37.8, 45.2, 49.5])
+
+
+def test_plot_size_is_bounded_however_many_rows(results, tmp_path):
+    report = build_report(results, 1)
+    many = dataclasses.replace(report, rows=tuple(dataclasses.replace(row, label=f"{row.label} #{copy}")
+                                                  for copy in range(12) for row in report.rows))
+    assert len(parts_figure(many).axes[0].get_yticklabels()) == 48
+    for shown in (report, many):
+        with Image.open(plot_parts(shown, tmp_path / "parts.png")) as picture:
+            width, height = picture.size
+        assert width <= 1600 and 400 <= height <= 1100
 
 
 def test_non_finite_metric_is_marked_never_averaged_in_or_printed_silently(results, capsys):

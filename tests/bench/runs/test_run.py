@@ -16,7 +16,7 @@ from bench.runs.training import Run
 from bench.skeleton import NUM_JOINTS
 
 RECORD_KEYS = {"run_id", "model", "part_based", "parts", "model_args", "frames", "parameters", "protocol", "seed",
-               "data", "code_version", "metrics", "per_action", "training", "finished"}
+               "data", "code_version", "metrics", "per_action", "training", "baseline", "finished"}
 
 
 def _config(tiny_data, tiny_args, model, **overrides):
@@ -140,7 +140,12 @@ def test_cli_run_then_eval_with_another_protocol(tiny_data, tmp_path, capsys):
     (["run", "--model", "mixste", "--set", "model_args.nope=3"], "does not accept these options ['nope']"),
     (["run", "--model", "mixste", "--preset", "nope"], "unknown preset 'nope'; presets: medium, paper, quick"),
     (["run", "--model", "poseformer", "--set", "train.stride=0"], "train.stride: expected null or an integer >= 1"),
-    (["run", "--model", "d3dp", "--hypotheses", "2", "--steps", "1", "5"], "--hypotheses and --steps pair up"),
+    (["run", "--model", "d3dp", "--hypotheses", "2", "--steps", "1", "5"],
+     "--hypotheses and --steps are given as pairs of the same length"),
+    (["run", "--model", "pafuse", "--preset", "quick", "--hypotheses", "4"],
+     "found --hypotheses 4 and no --steps. Evaluating a finished run at new (H, K) pairs is bench eval's job, e.g. "
+     "python -m bench eval --run "),
+    (["run", "--model", "d3dp", "--steps", "10", "5"], "found no --hypotheses and --steps 10 5"),
 ])
 def test_bad_run_options_fail_before_any_work(argv, message, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "runs")]) == 2
