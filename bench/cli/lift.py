@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.cli.constants import AGGREGATES, DEFAULT_THRESHOLD, MAX_MISSED
+from bench.lift.aggregation import AGGREGATES
+from bench.lift.formats.base import DEFAULT_THRESHOLD
+from bench.lift.tracking import MAX_MISSED
 
 RENDER_FORMATS = ("png", "gif", "none")
 

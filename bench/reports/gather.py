@@ -104,9 +104,9 @@ def read_records(results: str | Path, columns) -> pd.DataFrame:
 
     Returns:
         Columns: run_id, path, seed, source, finished, checkpoint (the evaluated file's name; ``best.pt`` for a
-        ``record.json``), model_args (JSON text), then ``GROUP_KEYS``, then the metric columns in mm, then
-        ``chosen``: the path of the record that counts for the line's run, protocol and pair
-        (:func:`bench.reports.selection.choose`).
+        ``record.json``), model_args (JSON text), baseline (the record's mean-pose ``baseline`` mapping, or None),
+        then ``GROUP_KEYS``, then the metric columns in mm, then ``chosen``: the path of the record that counts for
+        the line's run, protocol and pair (:func:`bench.reports.selection.choose`).
     """
     results = Path(results)
     if not results.is_dir():
@@ -115,7 +115,7 @@ def read_records(results: str | Path, columns) -> pd.DataFrame:
     shown = tqdm(paths, desc="reading records", unit="file", leave=False, disable=len(paths) < PROGRESS_FROM)
     lines = [line for path in shown for line in _record_lines(path, columns)]
     return choose(pd.DataFrame(lines, columns=["run_id", "path", "seed", "source", "finished", "checkpoint",
-                                               "model_args", *GROUP_KEYS, *columns]))
+                                               "model_args", "baseline", *GROUP_KEYS, *columns]))
 
 
 def _record_lines(path: Path, columns) -> list[dict]:
@@ -133,7 +133,8 @@ def _record_lines(path: Path, columns) -> list[dict]:
             "parts": parts_key(parts), "fingerprint": _field(path, fields["data"], "fingerprint", str, "data."),
             "source": str(fields["data"].get("source", "")), "setting": _setting(path, record),
             "checkpoint": checkpoint_name(path, record),
-            "model_args": json.dumps(_shared_args(record), sort_keys=True)}
+            "model_args": json.dumps(_shared_args(record), sort_keys=True),
+            "baseline": record["baseline"] if isinstance(record.get("baseline"), dict) else None}
     lines = []
     for pair, estimators in fields["metrics"].items():
         match = _PAIR.match(pair)
@@ -252,7 +253,7 @@ def build_report(results: str | Path, number: int = 1, protocol: str = "h3wb",
     table = expanded[number]
     sources = lines.groupby("fingerprint")["source"].agg(lambda s: sorted(set(s))).to_dict()
     rows = _bold(_table_rows(table, groups, tag_data=len(sources) > 1), columns)
-    rows, mean_pose_notes = with_mean_pose(rows, results, protocol, columns, len(sources) > 1,
+    rows, mean_pose_notes = with_mean_pose(rows, everything, protocol, columns, len(sources) > 1,
                                            lines["run_id"].nunique(), TableRow)
     everything = everything.assign(tables=_tables_filled(everything, lines.index, expanded))
     shown = set(everything.loc[everything["tables"].map(bool), "run_id"])

@@ -10,8 +10,6 @@ mark never depends on which one a row's runs had.
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import pandas as pd
 
@@ -25,29 +23,23 @@ SPREAD_MM = 0.05
 """Baselines of one dataset and training subjects that differ by more than this (mm) are named in a note."""
 
 
-def gather_baselines(results: Path, protocol: str, columns) -> pd.DataFrame:
-    """The stored baselines of ``protocol`` in every ``record.json`` and ``evaluations/*.json`` under ``results``.
+def gather_baselines(records: pd.DataFrame, protocol: str, columns) -> pd.DataFrame:
+    """The stored baselines of ``protocol`` among the record files that :func:`bench.reports.gather.read_records`
+    read (its lines, several per file).
 
     Returns:
         One line per file holding one: run_id, path, fingerprint, train (the training subjects, joined by ", ") and
-        the ``columns`` in mm. Files without a baseline (older records) or unreadable ones are skipped here: the
-        report's own gathering names unreadable files.
+        the ``columns`` in mm. Files without a baseline (older records) are skipped.
     """
-    paths = sorted([*Path(results).rglob("record.json"), *Path(results).rglob("evaluations/*.json")])
     lines = []
-    for path in paths:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        baseline = record.get("baseline") if isinstance(record, dict) else None
+    for record in records.drop_duplicates("path").itertuples(index=False):
+        baseline = record.baseline
         if not isinstance(baseline, dict) or baseline.get("protocol") != protocol:
             continue
         values = baseline.get("metrics") or {}
         if not all(isinstance(values.get(c), (int, float)) for c in columns):
             continue
-        lines.append({"run_id": record.get("run_id"), "path": str(path),
-                      "fingerprint": (record.get("data") or {}).get("fingerprint"),
+        lines.append({"run_id": record.run_id, "path": record.path, "fingerprint": record.fingerprint,
                       "train": ", ".join((baseline.get("subjects") or {}).get("train", ())),
                       **{c: float(values[c]) for c in columns}})
     return pd.DataFrame(lines, columns=["run_id", "path", "fingerprint", "train", *columns])
@@ -109,10 +101,11 @@ def baseline_notes(baselines: pd.DataFrame, columns, runs: int) -> list[str]:
     return notes
 
 
-def with_mean_pose(rows: tuple, results: Path, protocol: str, columns, tag_data: bool, runs: int,
+def with_mean_pose(rows: tuple, records: pd.DataFrame, protocol: str, columns, tag_data: bool, runs: int,
                    row_type) -> tuple[tuple, list[str]]:
-    """A report's rows marked against the stored baselines of ``protocol``, with the mean-pose rows appended, and
-    the notes about them; ``runs`` is the number of runs the report read, ``row_type`` its row class."""
-    baselines = gather_baselines(results, protocol, columns)
+    """A report's rows marked against the stored baselines of ``protocol`` in ``records`` (the lines of
+    :func:`bench.reports.gather.read_records`), with the mean-pose rows appended, and the notes about them; ``runs``
+    is the number of runs the report read, ``row_type`` its row class."""
+    baselines = gather_baselines(records, protocol, columns)
     rows = mark_not_better(rows, baselines, columns) + tuple(baseline_rows(baselines, columns, tag_data, row_type))
     return rows, baseline_notes(baselines, columns, runs)

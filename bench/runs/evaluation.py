@@ -28,7 +28,7 @@ from bench.metrics import hypothesis_errors
 from bench.runs import config as cfg
 from bench.runs.baseline import mean_pose_baseline
 from bench.runs.checkpoints import load_model
-from bench.runs.processes import SINGLE, Processes
+from bench.runs.processes import SINGLE, Processes, derived_seed
 from bench.runs.records import build_record, data_source, fingerprint, run_splits
 from bench.runs.state import RESTART_HINT, read_record
 from bench.skeleton import FLIP_PERMUTATION
@@ -54,7 +54,7 @@ def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def batch_seed(seed: int, batch: int) -> int:
     """The seed of the generator that samples test batch ``batch`` of an evaluation seeded by ``seed``."""
-    return int(np.random.SeedSequence([seed, batch]).generate_state(1)[0])
+    return derived_seed(seed, batch)
 
 
 @torch.no_grad()

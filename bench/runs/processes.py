@@ -138,9 +138,12 @@ def rank_seed(seed: int, rank: int) -> int:
     """The seed of process ``rank``'s random generators in training (dropout, stochastic depth, diffusion noise):
     ``seed`` itself for the leader, so that it draws as a single process would, and seeds derived from
     ``(seed, rank)`` for the others, so that no two processes draw the same numbers."""
-    if rank == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+    return seed if rank == 0 else derived_seed(seed, rank)
+
+
+def derived_seed(seed: int, key: int) -> int:
+    """A seed for stream ``key`` of a computation seeded by ``seed``: distinct keys give unrelated streams."""
+    return int(np.random.SeedSequence([seed, key]).generate_state(1)[0])
 
 
 def from_environment(devices: int) -> Processes:

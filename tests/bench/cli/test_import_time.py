@@ -41,14 +41,8 @@ def test_building_the_parser_and_printing_every_help_imports_no_torch():
 
 
 def test_the_parsers_copies_equal_the_values_of_the_feature_packages():
-    from bench.lift.aggregation import AGGREGATES
-    from bench.lift.formats.base import DEFAULT_THRESHOLD
-    from bench.lift.tracking import MAX_MISSED
     from bench.metrics import PROTOCOLS
     from bench.sweeps.status import CLUSTERS
 
     assert constants.PROTOCOL_NAMES == tuple(PROTOCOLS)
     assert constants.CLUSTERS == CLUSTERS
-    assert constants.AGGREGATES == AGGREGATES
-    assert constants.DEFAULT_THRESHOLD == DEFAULT_THRESHOLD
-    assert constants.MAX_MISSED == MAX_MISSED
