@@ -1,5 +1,20 @@
-"""``bench models``: every registered lifter with its parameter count at a given joint and frame count."""
+"""``bench models``: every registered lifter with its parameter count at a given joint and frame count.
+
+Counting builds every lifter, which needs torch and timm (seconds of imports); the printed tables are therefore kept
+in ``$PAFUSE_BENCH_CACHE/models/``, keyed by the flags, the lifters' sources and configs and the versions of torch and
+timm, so a repeated call prints without importing either and any change to a lifter counts again.
+"""
 from __future__ import annotations
+
+import contextlib
+import hashlib
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Everything a count depends on: the lifters and their registry, the part-based wrapper, the default model_args.
+SOURCES = ("baselines", "parts", "configs/models", "bench/runs/lifters.py")
+LIBRARIES = ("torch", "timm")
 
 
 def add_models_command(commands) -> None:
@@ -16,23 +31,53 @@ def add_models_command(commands) -> None:
     models.add_argument("--widths", default="balanced", choices=("balanced", "uniform", "match"),
                         help="part widths with --part-based: balanced (PAFUSE's ratios, default), uniform, or "
                              "match (within 1%% of the vanilla count)")
+    models.add_argument("--recount", action="store_true",
+                        help="build the lifters and count again instead of printing the cached tables (they are "
+                             "kept per flags, lifter sources and torch/timm versions, so this is rarely needed)")
     models.set_defaults(func=_models)
 
 
 def _models(args) -> int:
+    flags = (args.joints, args.frames, args.filter, args.part_based, args.part_based and args.widths)
+    path = _cache_path(flags)
+    if path.is_file() and not args.recount:
+        print(path.read_text(), end="")
+        return 0
+    text = _tables(args)
+    from bench.io import save_text
+
+    with contextlib.suppress(OSError):  # an unwritable cache only costs the next call its speed
+        save_text(path, text)
+    print(text, end="")
+    return 0
+
+
+def _tables(args) -> str:
+    """What ``bench models`` prints for ``args``, computed by building every lifter."""
     from bench.runs.lifters import is_lifter
     from bench.skeleton import NUM_JOINTS
 
-    if args.part_based:
-        print(f"part-based lifters at J={args.joints}, N={args.frames}, widths={args.widths}")
-        print(part_based_table(args.joints, args.frames, args.widths, args.filter))
-        if is_lifter("pafuse") and args.joints == NUM_JOINTS:
-            print(f"\nPAFUSE and its ablations at J={args.joints}")
-            print(pafuse_variants_table(args.joints, args.frames))
-        return 0
-    print(f"lifters at J={args.joints}, N={args.frames}")
-    print(models_table(args.joints, args.frames, args.filter))
-    return 0
+    if not args.part_based:
+        return f"lifters at J={args.joints}, N={args.frames}\n{models_table(args.joints, args.frames, args.filter)}\n"
+    text = (f"part-based lifters at J={args.joints}, N={args.frames}, widths={args.widths}\n"
+            f"{part_based_table(args.joints, args.frames, args.widths, args.filter)}\n")
+    if is_lifter("pafuse") and args.joints == NUM_JOINTS:
+        text += f"\nPAFUSE and its ablations at J={args.joints}\n{pafuse_variants_table(args.joints, args.frames)}\n"
+    return text
+
+
+def _cache_path(flags: tuple) -> Path:
+    """The cached tables for ``flags``: named by a hash of the flags, every source file and the library versions."""
+    from bench.data import cache_dir
+
+    digest = hashlib.sha256(repr(flags).encode())
+    for library in LIBRARIES:
+        digest.update(f"{library}={metadata.version(library)}".encode())
+    for top in SOURCES:
+        path = ROOT / top
+        for file in sorted(path.rglob("*.py")) + sorted(path.rglob("*.yaml")) if path.is_dir() else [path]:
+            digest.update(str(file.relative_to(ROOT)).encode() + b"\0" + file.read_bytes())
+    return cache_dir() / "models" / f"{digest.hexdigest()[:20]}.txt"
 
 
 def _number(value) -> str:
