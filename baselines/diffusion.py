@@ -15,8 +15,9 @@ returns data units, and so does everything this module returns. With the referen
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -104,6 +105,7 @@ class GaussianDiffusion(nn.Module):
         self.timesteps = timesteps
         self.scale = scale
         self.sampler = sampler if sampler is None else _check_sampler(sampler)
+        self.draws: tuple[torch.Generator, slice, int] | None = None   # set by shared_draws
         # Constants are derived in float64, where 1 - abar near t = 0 keeps its digits, then stored as float32.
         alphas_cumprod = torch.cumprod(1 - beta_schedule(schedule, timesteps), dim=0)
         constants = {
@@ -152,14 +154,18 @@ class GaussianDiffusion(nn.Module):
             x2d: (B, N, J, 2) 2D condition.
             y3d: (B, N, J, 3) clean 3D windows (metres).
             t: (B,) long steps to use instead of drawing one per window uniformly from [0, T).
-            generator: source of the random steps and noise.
+            generator: source of the random steps and noise (else the one :func:`shared_draws` set, else
+                torch's global generator).
 
         Returns:
             ((B, N, J, 3) estimate, (B, N, J, 3) target = y3d).
         """
+        rows, total = slice(None), y3d.shape[0]
+        if generator is None and self.draws is not None:
+            generator, rows, total = self.draws
         if t is None:
-            t = torch.randint(0, self.timesteps, (y3d.shape[0],), generator=generator, device=y3d.device)
-        noise = torch.randn(y3d.shape, generator=generator, device=y3d.device, dtype=y3d.dtype)
+            t = torch.randint(0, self.timesteps, (total,), generator=generator, device=y3d.device)[rows]
+        noise = torch.randn((total, *y3d.shape[1:]), generator=generator, device=y3d.device, dtype=y3d.dtype)[rows]
         return self.denoiser(x2d, self.diffuse(y3d, t, noise), t), y3d
 
     def loss(self, x2d: torch.Tensor, y3d: torch.Tensor, *, loss_fn: Callable = mpjpe_loss,
@@ -282,3 +288,21 @@ def _check_permutation(permutation, x2d: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"flip_permutation: expected shape ({x2d.shape[2]},) for J = {x2d.shape[2]} joints, "
                          f"got {tuple(permutation.shape)}")
     return permutation
+
+
+@contextlib.contextmanager
+def shared_draws(lifter: nn.Module, generator: torch.Generator, rows: slice, total: int) -> Iterator[None]:
+    """Within the block, every diffusion inside ``lifter`` draws its training steps and noise from ``generator``, for
+    all ``total`` windows of a batch, and keeps the windows ``rows`` it was given.
+
+    This is how the processes of a data-parallel run, each holding a slice of every batch, draw together exactly what
+    one process draws for the whole batch: each seeds ``generator`` alike and keeps its own rows.
+    """
+    diffusions = [module for module in lifter.modules() if isinstance(module, GaussianDiffusion)]
+    for diffusion in diffusions:
+        diffusion.draws = (generator, rows, total)
+    try:
+        yield
+    finally:
+        for diffusion in diffusions:
+            diffusion.draws = None

@@ -16,14 +16,15 @@ process ``r`` uses ``cuda:LOCAL_RANK`` when the run's device is CUDA.
 What equals the single-process run. The global batch is the configuration's ``train.batch_size`` whatever the number
 of processes (each takes ``batch_size / devices`` windows, rounded up for the first ones), so the learning rate and
 schedule stay as they are. Evaluation is exact for every lifter (each test batch is the same batch, sampled from the
-same seed, whichever process predicts it). Training is exact, up to float rounding (the gradient is summed in
-another order), for lifters that draw no random numbers in training and have no batch statistics: MixSTE and
-PoseFormer with ``drop_path: 0`` (the quick preset's MixSTE) and their part-based versions. It matches only in
-distribution for the others: the leader draws its random numbers as a single process would and every other process
-draws its own (:func:`rank_seed`), so dropout, stochastic depth and diffusion noise and steps (D3DP, PAFUSE) differ
-from one process's draws for the same windows; and VideoPose's BatchNorm normalizes each process's slice with its own
-statistics (they are not synchronized). A run resumed on as many processes as it was saved by goes on exactly as it
-would have, for every lifter: ``last.pt`` holds every process's random states.
+same seed, whichever process predicts it). The diffusion lifters (D3DP, PAFUSE) draw each training step's diffusion
+steps and noise for the whole batch from a generator seeded by (seed, step) alike in every process, and each process
+keeps its rows (``baselines.diffusion.shared_draws``). Training is therefore exact, up to float rounding (the
+gradient is summed in another order), for every lifter without dropout, stochastic depth or batch statistics: MixSTE,
+PoseFormer, D3DP and PAFUSE with ``drop_path: 0`` (the quick preset's) and the part-based versions. It matches only
+in distribution for the others: the leader draws its dropout and stochastic depth as a single process would and
+every other process draws its own (:func:`rank_seed`); and VideoPose's BatchNorm normalizes each process's slice with
+its own statistics (they are not synchronized). A run resumed on as many processes as it was saved by goes on exactly
+as it would have, for every lifter: ``last.pt`` holds every process's random states.
 """
 from __future__ import annotations
 
@@ -141,9 +142,10 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed if rank == 0 else derived_seed(seed, rank)
 
 
-def derived_seed(seed: int, key: int) -> int:
-    """A seed for stream ``key`` of a computation seeded by ``seed``: distinct keys give unrelated streams."""
-    return int(np.random.SeedSequence([seed, key]).generate_state(1)[0])
+def derived_seed(seed: int, *key: int) -> int:
+    """A seed for stream ``key`` (one or more integers) of a computation seeded by ``seed``: distinct keys give
+    unrelated streams."""
+    return int(np.random.SeedSequence([seed, *key]).generate_state(1)[0])
 
 
 def from_environment(devices: int) -> Processes:

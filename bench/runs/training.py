@@ -33,8 +33,9 @@ import torch
 from tqdm import tqdm
 
 from baselines.base import count_parameters
+from baselines.diffusion import shared_draws
 from bench.data.h3wb import SPLITS, load_h3wb
-from bench.data.windows import TestWindows, TrainWindows, WindowSpec
+from bench.data.windows import TestWindows, TrainWindows, WindowSpec, shard
 from bench.errors import CheckpointError, ConfigError, RunStateError, TrainingError
 from bench.runs import config as cfg
 from bench.runs.baseline import mean_pose_baseline
@@ -44,7 +45,7 @@ from bench.runs.evaluation import autocast, evaluate, pair_name, to_device
 from bench.runs.folder import RunFolder, run_logger
 from bench.runs.lifters import build_from_config, compile_networks
 from bench.runs.locks import RunLock
-from bench.runs.processes import SINGLE, Processes, rank_seed
+from bench.runs.processes import SINGLE, Processes, derived_seed, rank_seed
 from bench.runs.records import data_source, run_splits, write_record
 from bench.runs.schedule import learning_rate, set_bn_momentum, set_learning_rate
 from bench.runs.state import RESTART_HINT, Damaged, fresh_state, load_last, plain_rng_state, read_best, read_record
@@ -54,6 +55,9 @@ VALIDATION_PAIR = (1, 1)
 """Checkpoint selection uses one hypothesis and one step: cheap, and the same for every lifter."""
 LOSS_DISPLAY_EVERY = 20
 """Training steps between progress-bar loss updates (each update waits for the device)."""
+TRAINING_DRAWS = 1
+"""The key that sets the diffusion's training draws (``derived_seed(seed, step, TRAINING_DRAWS)``) apart from the
+other streams derived from the run's seed (per process, per evaluation batch)."""
 
 
 class Run:
@@ -246,7 +250,8 @@ class Run:
                 x2d, y3d = next(batches)
                 x2d, y3d = to_device(x2d, self.device), to_device(y3d, self.device)
             loss = train_step(lifter, optimizer, x2d, y3d, bf16=self.config["bf16"], timer=timer, processes=processes,
-                              rows=min(batch_size, len(train) - step * batch_size))
+                              rows=min(batch_size, len(train) - step * batch_size),
+                              draws=self._draws(epoch * steps + step) if lifter.generative else None)
             total += loss.double() * len(x2d)
             count += len(x2d)
             first = (bad_step < 0) & ~torch.isfinite(loss)
@@ -261,6 +266,12 @@ class Run:
             bad = [(step, value) for step, value in processes.gather((int(bad_step), float(bad_loss))) if step >= 0]
             raise TrainingError(self._non_finite(epoch, *min(bad, default=(-1, mean)), steps))
         return mean
+
+    def _draws(self, step: int) -> torch.Generator:
+        """Where a diffusion lifter draws training step ``step``'s noise: seeded by (seed, step) alike in every
+        process, so the processes of a run draw one process's numbers, and a resumed run draws them again."""
+        seed = derived_seed(self.config["seed"], step, TRAINING_DRAWS)
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _non_finite(self, epoch: int, step: int, value: float, steps: int) -> str:
         kept = (f"{self.folder / 'last.pt'} keeps epoch {epoch}" if epoch else
@@ -304,7 +315,7 @@ class Run:
 
 def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d: torch.Tensor,
                bf16: bool = False, timer: EpochTimer | None = None, processes: Processes = SINGLE,
-               rows: int | None = None) -> torch.Tensor:
+               rows: int | None = None, draws: torch.Generator | None = None) -> torch.Tensor:
     """One optimizer step on a batch (B, N, J, 2) -> (B, N, J, 3): forward and loss (bf16 autocast when asked),
     backward, step. The one training step of the project (``Run`` and ``bench perf``); returns the detached loss,
     left on the device so that the host does not wait for it.
@@ -312,15 +323,19 @@ def train_step(lifter, optimizer: torch.optim.Optimizer, x2d: torch.Tensor, y3d:
     With several processes, ``x2d`` and ``y3d`` are this process's slice of a global batch of ``rows`` windows (it
     may be empty): its loss is weighed by its share of the batch and the gradients are summed over the processes
     (:meth:`bench.runs.processes.Processes.reduce_gradients`), so that every process steps with the gradient of the
-    whole batch."""
+    whole batch. ``draws``, seeded alike in every process, is where diffusion lifters draw their steps and noise,
+    for the whole batch (:func:`baselines.diffusion.shared_draws`); without it they draw from torch's generator."""
     phase = timer.phase if timer is not None else _untimed
-    with phase("forward"), autocast(x2d.device, bf16):
+    rows = rows or len(x2d)
+    shared = (shared_draws(lifter, draws, shard(rows, processes.rank, processes.world), rows) if draws is not None
+              else contextlib.nullcontext())
+    with phase("forward"), autocast(x2d.device, bf16), shared:
         loss = lifter.loss(x2d, y3d) if len(x2d) else None
     with phase("backward"):
         optimizer.zero_grad(set_to_none=True)
         if loss is not None:
             (loss * (len(x2d) / rows) if processes.world > 1 else loss).backward()
-        processes.reduce_gradients(lifter.parameters(), rows or len(x2d))
+        processes.reduce_gradients(lifter.parameters(), rows)
     with phase("optimizer"):
         optimizer.step()
     return loss.detach() if loss is not None else torch.zeros((), device=x2d.device)

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from baselines.base import flip_pose, mpjpe_loss
-from baselines.diffusion import SAMPLER_PATHS, GaussianDiffusion, beta_schedule, cosine_beta_schedule
+from baselines.diffusion import SAMPLER_PATHS, GaussianDiffusion, beta_schedule, cosine_beta_schedule, shared_draws
 
 B, N, J = 2, 4, 5
 PERMUTATION = torch.tensor([0, 2, 1, 4, 3])
@@ -207,3 +207,23 @@ def test_stand_in_denoiser_trains_and_samples():
     sample = diffusion.sample(x2d, hypotheses=2, steps=5, generator=generator)
     assert sample.shape == (8, 2, N, J, 3)
     assert mpjpe_loss(sample, y3d[:, None]) < mpjpe_loss(torch.zeros_like(y3d), y3d) / 2
+
+
+def test_shared_draws_give_every_slice_its_rows_of_the_whole_batch_draws(diffusion):
+    """Two processes holding rows 0-2 and 3-4 of a batch of 5, their generators seeded alike, draw together exactly
+    the steps and noise one process draws for the batch; outside the block draws come from the global generator."""
+    x2d, y3d = torch.randn(5, N, J, 2), 0.3 * torch.randn(5, N, J, 3)
+    whole, _ = diffusion.training_pair(x2d, y3d, generator=torch.Generator().manual_seed(7))
+    whole_t = diffusion.denoiser.seen_t
+    pieces, steps = [], []
+    for rows in (slice(0, 3), slice(3, 5)):
+        with shared_draws(diffusion, torch.Generator().manual_seed(7), rows, 5):
+            pieces.append(diffusion.training_pair(x2d[rows], y3d[rows])[0])
+        steps.append(diffusion.denoiser.seen_t)
+    assert torch.equal(torch.cat(steps), whole_t)
+    assert torch.allclose(torch.cat(pieces), whole, atol=1e-6)
+    assert diffusion.draws is None
+    torch.manual_seed(7)
+    first, _ = diffusion.training_pair(x2d, y3d)
+    torch.manual_seed(7)
+    assert torch.equal(diffusion.training_pair(x2d, y3d)[0], first)

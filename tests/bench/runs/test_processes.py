@@ -51,9 +51,9 @@ RANK_WRITES = textwrap.dedent('''
 ''')
 
 
-def _argv(tiny_data, tiny_args, out, **options):
-    model_args = dict(tiny_args["mixste"], **options.pop("model_args", {}))
-    argv = ["run", "--model", "mixste", "--data", str(tiny_data), "--epochs", str(options.pop("epochs", 2)),
+def _argv(tiny_data, tiny_args, out, model="mixste", **options):
+    model_args = dict(tiny_args[model], **options.pop("model_args", {}))
+    argv = ["run", "--model", model, "--data", str(tiny_data), "--epochs", str(options.pop("epochs", 2)),
             "--batch-size", "5", "--set", f"model_args={json.dumps(model_args)}", "eval.batch_size=4",
             "--out", str(out)]
     return argv + [f"--{key}={value}" for key, value in options.items()]
@@ -186,6 +186,19 @@ def test_two_processes_train_as_one_and_only_the_leader_writes(tiny_data, tiny_a
     last = torch.load(run_folder / "last.pt", weights_only=True)
     (other,) = last["rng_other_ranks"]   # rank 1's generators, seeded apart from the leader's
     assert not torch.equal(last["rng"]["torch"], other["torch"])
+
+
+def test_two_processes_train_a_diffusion_lifter_as_one(tiny_data, tiny_args, multiprocess_env):
+    """D3DP draws a diffusion step and noise per window: every process draws them for the whole batch from a
+    generator seeded by (seed, step) and keeps its own rows, so two processes give the single process's record."""
+    folder = multiprocess_env
+    argv = _argv(tiny_data, tiny_args, folder / "runs", model="d3dp", model_args={"drop_path": 0.0})
+    single = Run(_config(argv), out=folder / "single")()
+    assert main([*argv, "--devices", "2"]) == 0
+    record = json.loads((folder / "runs" / single["run_id"] / "record.json").read_text())
+    assert _flat(record["metrics"]) == pytest.approx(_flat(single["metrics"]), rel=1e-5)
+    assert [h["loss"] for h in record["training"]["history"]] == \
+        pytest.approx([h["loss"] for h in single["training"]["history"]], rel=1e-6)
 
 
 def _kill_mid_epoch(argv, folder, epoch, errors):
