@@ -12,9 +12,10 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# Everything a count depends on: the lifters and their registry, the part-based wrapper, the default model_args.
-SOURCES = ("baselines", "parts", "configs/models", "bench/runs/lifters.py")
-LIBRARIES = ("torch", "timm")
+# Everything the printed tables depend on: the lifters and their registry, the part-based wrapper, the default
+# model_args, the joint layout and the tables' own code (and below, the libraries that build and print them).
+SOURCES = ("baselines", "parts", "configs/models", "bench/runs/lifters.py", "bench/skeleton.py", "bench/cli/models.py")
+LIBRARIES = ("torch", "timm", "tabulate")
 
 
 def add_models_command(commands) -> None:

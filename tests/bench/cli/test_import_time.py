@@ -78,9 +78,10 @@ def test_the_models_cache_key_follows_flags_and_every_source_file(tmp_path, monk
     for top in models.SOURCES:
         path = tmp_path / top
         (path if path.suffix == "" else path.parent).mkdir(parents=True, exist_ok=True)
+        if path.suffix:
+            path.write_text("")
     (tmp_path / "baselines" / "mine.py").write_text("x = 1\n")
     (tmp_path / "configs" / "models" / "mine.yaml").write_text("model_args: {width: 8}\n")
-    (tmp_path / "bench" / "runs" / "lifters.py").write_text("")
     monkeypatch.setattr(models, "ROOT", tmp_path)
     monkeypatch.setenv("PAFUSE_BENCH_CACHE", str(tmp_path / "cache"))
     flags = (134, 27, "*", False, False)
