@@ -136,7 +136,8 @@ SINGLE = Processes()
 
 
 def rank_seed(seed: int, rank: int) -> int:
-    """The seed of process ``rank``'s random generators in training (dropout, stochastic depth, diffusion noise):
+    """The seed of process ``rank``'s random generators in training (dropout, stochastic depth; the diffusion's
+    training draws come from a generator of their own, alike in every process):
     ``seed`` itself for the leader, so that it draws as a single process would, and seeds derived from
     ``(seed, rank)`` for the others, so that no two processes draw the same numbers."""
     return seed if rank == 0 else derived_seed(seed, rank)
